@@ -1,0 +1,39 @@
+"""Shared fixtures. Slow tests run with ``--runslow`` (CI passes it)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+#: Reference files beside the checkout (never committed into the repo).
+SHARED_REFERENCE = REPO.parent / "shared" / "reference"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own empty ATOMDATA_CACHE, so nothing leaks between tests or from the user."""
+    monkeypatch.setenv("ATOMDATA_CACHE", str(tmp_path_factory.mktemp("atomdata-cache")))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def shared_reference() -> Path:
+    """Path of ../shared/reference; skips when it is absent (it is present in CI)."""
+    if not SHARED_REFERENCE.exists():
+        pytest.skip(f"reference files not found at {SHARED_REFERENCE}")
+    return SHARED_REFERENCE
