@@ -32,7 +32,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Protocol, Sequence, runtime_checkable
 
 import h5py
 import numpy as np
@@ -52,6 +52,7 @@ __all__ = [
     "read_manifest",
     "write_manifest",
     "atomic_path",
+    "SplitLike",
 ]
 
 FORMAT_NAME = "atomdata-split"
@@ -96,6 +97,40 @@ class atomic_path:
         else:
             self.tmp.unlink(missing_ok=True)
         return False
+
+
+@runtime_checkable
+class SplitLike(Protocol):
+    """What every split reader offers (atomdata's own files, the original Wei dataset, ...).
+
+    Torch datasets, models and the evaluator accept any object with these
+    members. Positions from :meth:`columns` are (x, y) in pixels (x = column
+    index, y = row index, origin at the centre of the top-left pixel). The
+    object must be picklable and open its file lazily (once per process).
+    """
+
+    def __len__(self) -> int: ...
+
+    def image(self, i: int) -> np.ndarray:
+        """Image ``i`` (H, W), indexed ``image[y, x]``."""
+
+    def columns(self, i: int) -> ColumnSet:
+        """Labelled columns of image ``i``."""
+
+    def record(self, i: int) -> ImageRecord:
+        """Full record of image ``i`` (metadata and columns)."""
+
+    def index(self, image_id: str) -> int:
+        """Index of an image id (``KeyError`` if absent)."""
+
+    @property
+    def image_ids(self) -> list[str]: ...
+
+    @property
+    def subsets(self) -> np.ndarray: ...
+
+    @property
+    def pixel_sizes_A(self) -> np.ndarray: ...
 
 
 class SplitWriter:
