@@ -417,7 +417,10 @@ class SplitFile:
         """Close the HDF5 handle (it re-opens on next access)."""
         if self._f is not None and self._pid == os.getpid():
             self._f.close()
+            if "_fd" in self._cache:
+                os.close(self._cache["_fd"])
         self._f = None
+        self._cache = {}
 
     def __enter__(self):
         return self
@@ -609,17 +612,29 @@ class SplitFile:
     def image(self, i: int) -> np.ndarray:
         """Image ``i`` as stored (H, W), indexed ``image[y, x]``. Reads one chunk.
 
-        Uncompressed files are read chunk-direct (no HDF5 selection machinery),
-        compressed ones through the HDF5 filter pipeline.
+        Uncompressed files are read with one ``pread`` at the chunk's byte offset
+        (memmap-class speed); compressed ones through the HDF5 filter pipeline.
         """
         i = self._check_index(i)
-        ds, raw, shape, dtype = self._image_datasets()[int(self._arr("image_group")[i])]
+        g = int(self._arr("image_group")[i])
+        ds, raw, shape, dtype = self._image_datasets()[g]
         row = int(self._arr("image_row")[i])
         if raw:
-            out = np.empty(shape, dtype=dtype)
-            ds.id.read_direct_chunk((row, 0, 0), out=out.view(np.uint8).reshape(-1))
-            return out
+            return self._read_raw_chunk(g, ds, row, shape, dtype)
         return ds[row]
+
+    def _read_raw_chunk(self, g: int, ds, row: int, shape, dtype) -> np.ndarray:
+        # Uncompressed chunk: look its byte offset up once, then read it with one pread().
+        offsets = self._cache.setdefault(f"_offsets{g}", {})
+        off = offsets.get(row)
+        if off is None:
+            off = offsets[row] = ds.id.get_chunk_info_by_coord((row, 0, 0)).byte_offset
+        if "_fd" not in self._cache:
+            self._cache["_fd"] = os.open(self.path, os.O_RDONLY)
+        out = np.empty(shape, dtype=dtype)
+        if os.preadv(self._cache["_fd"], [out], off) != out.nbytes:
+            raise SplitFormatError(f"{self.path}: image chunk of row {row} is truncated")
+        return out
 
     def columns(self, i: int) -> "ColumnSet":
         """Labelled columns of image ``i``; positions (x, y) in pixels."""
