@@ -51,6 +51,7 @@ def test_round_trip_small(tmp_path):
 @st.composite
 def _records(draw):
     n = draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from(["uint16", "float32", "uint8"]))  # one dtype per split
     out = []
     for i in range(n):
         h = draw(st.integers(1, 12))
@@ -60,7 +61,6 @@ def _records(draw):
         ys = draw(st.lists(st.floats(-0.5, h - 0.5, exclude_max=True), min_size=k, max_size=k))
         species = draw(st.lists(st.sampled_from(["Sr", "Ti-O", "O", "W", "S2"]), min_size=k, max_size=k))
         target = draw(st.lists(st.booleans(), min_size=k, max_size=k))
-        dtype = draw(st.sampled_from(["uint16", "float32", "uint8"]))
         rec = make_record(i, shape=(h, w), dtype=dtype, n_columns=0,
                           pixel_size_A=draw(st.floats(0.01, 2.0)))
         rec = rec.model_copy(update={"columns": ColumnSet.from_arrays(np.column_stack([xs, ys]) if k else np.zeros((0, 2)), species, target)})
@@ -97,6 +97,15 @@ def test_mixed_shapes_in_one_split(tmp_path):
     assert sorted(s.image_groups) == ["16x16", "8x24"]
     for i in range(3):
         np.testing.assert_array_equal(s.image(i), imgs[i])
+
+
+def test_one_dtype_per_image_shape(tmp_path):
+    a, b = make_record(0, dtype="uint16"), make_record(1, dtype="float32")
+    with pytest.raises(ValueError, match="image 1 has dtype float32 but this split stores 32x32 images as uint16"):
+        with SplitWriter(tmp_path / "t.h5", split="test") as w:
+            w.add(a, make_image(a))
+            w.add(b, make_image(b))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_truncated_file_is_refused(tmp_path):
