@@ -127,7 +127,8 @@ def download(
         Socket timeout of each connection and read [s]: a stalled server counts as an
         interruption.
     max_attempts : int
-        Requests made at most (the first one plus resumptions).
+        Requests made at most (the first one plus resumptions). A refused connection or
+        an unknown host name fails at once: nothing listens there, retrying will not help.
     retry_wait_s : float
         Wait before retry k is ``k * retry_wait_s`` [s], at most 10 s.
     max_time_s : float, optional
@@ -223,6 +224,10 @@ class _RangeResumeDownloader:
                 raise DownloadError(str(e), url) from None
             except (OSError, http.client.HTTPException, _Incomplete) as e:
                 reason = _describe(e)
+                cause = getattr(e, "reason", e)
+                if isinstance(cause, (ConnectionRefusedError, socket.gaierror)):
+                    # nothing listens there or the name does not resolve: retrying will not help
+                    raise DownloadError(f"cannot download {url}: {reason}", url) from None
             if attempt >= self.max_attempts:
                 raise DownloadError(
                     f"cannot download {url}: {reason} (gave up after {attempt} attempts)"
