@@ -250,3 +250,19 @@ def test_entry_from_dataset_pins_bytes_and_detects_drift(tmp_path, tiny):
     (tiny / "test.h5").write_bytes((tiny / "test.h5").read_bytes() + b"x")
     with pytest.raises(ValueError, match=r"test\.h5: sha256 .* differ from the manifest"):
         entry_from_dataset(tiny)
+
+
+def test_make_registry_script_registers_a_built_version(tmp_path, tiny):
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    reg = _registry(tmp_path, [])
+    r = subprocess.run([sys.executable, str(repo / "scripts/make_registry.py"), str(tiny), "--source-id",
+                        "foundry_tiny_v1.0", "--published", "--registry", str(reg)],
+                       capture_output=True, text=True, timeout=120, env={"PYTHONPATH": str(repo), "PATH": ""})
+    assert r.returncode == 0, r.stderr
+    entry = load_registry(reg).resolve("tiny", "1.0")
+    assert entry.published and entry.source_id == "foundry_tiny_v1.0"
+    assert entry.split_file("train").url == mdf_url("foundry_tiny_v1.0", "train.h5")
+    assert entry.split_file("train").size_bytes == (tiny / "train.h5").stat().st_size
