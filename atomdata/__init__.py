@@ -21,6 +21,8 @@ from .schema import (  # noqa: E402
     QualityMetrics,
 )
 from .storage import SplitFile, SplitWriter, open_split  # noqa: E402
+from .loaders import load  # noqa: E402
+from .cite import cite  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -35,4 +37,6 @@ __all__ = [
     "SplitFile",
     "SplitWriter",
     "open_split",
+    "load",
+    "cite",
 ]

@@ -44,8 +44,51 @@ def _add_validate(sub) -> None:
     p.set_defaults(func=_cmd_validate)
 
 
+def _cmd_fetch(args) -> int:
+    import logging
+
+    from .loaders import SOURCES, load
+
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="atomdata fetch: %(message)s")
+    result = load(args.name, args.version, args.split, cache_dir=args.cache,
+                  sources=tuple(args.source) if args.source else SOURCES, progress=not args.quiet)
+    print(getattr(result, "path", result))
+    return 0
+
+
+def _add_fetch(sub) -> None:
+    p = sub.add_parser("fetch", help="Get a dataset version into the cache (cache, Foundry, HTTPS, local build); "
+                                     "print its folder or split file.")
+    p.add_argument("name", nargs="?", default=None, help="Dataset name (default: atomdata-benchmark).")
+    p.add_argument("--version", default=None, help="Version, e.g. 1.0.0, or 1.0 for the latest 1.0.x.")
+    p.add_argument("--split", default=None, help="Fetch only this split (train, val, test, generality).")
+    p.add_argument("--cache", default=None, help="Cache folder (default: ATOMDATA_CACHE or the user cache).")
+    p.add_argument("--source", action="append", choices=["cache", "foundry", "https", "build"],
+                   help="Source to try; repeat for several, in order (default: all, in the order cache, "
+                        "foundry, https, build).")
+    p.add_argument("--quiet", action="store_true", help="No progress bars or log lines.")
+    p.set_defaults(func=_cmd_fetch)
+
+
+def _cmd_cite(args) -> int:
+    from .cite import cite
+
+    sys.stdout.write(cite(args.name, args.version, format=args.format))
+    return 0
+
+
+def _add_cite(sub) -> None:
+    p = sub.add_parser("cite", help="Print the citation of a dataset version and of the works it builds on.")
+    p.add_argument("name", nargs="?", default=None, help="Dataset name (default: atomdata-benchmark).")
+    p.add_argument("--version", default=None, help="Version, e.g. 1.0.0 (default: this release's version).")
+    p.add_argument("--format", default="bibtex", choices=["bibtex", "cff", "datacite"],
+                   help="bibtex (default), cff (CITATION.cff YAML) or datacite (JSON).")
+    p.set_defaults(func=_cmd_cite)
+
+
 #: Functions that add one sub-command each; other modules' commands are appended here.
 _COMMANDS: list[Callable] = [_add_info, _add_validate]
+_COMMANDS += [_add_fetch, _add_cite]
 
 
 def build_parser() -> argparse.ArgumentParser:
