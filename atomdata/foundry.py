@@ -20,8 +20,9 @@ Foundry keys name HDF5 datasets inside each split file (see
 ``(inputs, targets)`` dicts keyed by them, with datasets read into numpy arrays.
 
 inputs
-    ``images/<H>x<W>`` (n, H, W) images (one key per image shape present in
-    every split; the group ``images`` when the splits share no shape),
+    ``images/<H>x<W>`` (n, H, W) images, one key per image shape when every
+    split holds the same shapes (else the group ``images``, which foundry-ml
+    returns as an open ``h5py.Group`` of those stacks),
     ``image_group``/``image_row`` (which image dataset and row hold image i),
     ``image_id``, ``subset``, ``pixel_size_A`` [Å/px], ``records`` (JSON of
     each image's metadata: quality metrics, lattice, provenance).
@@ -133,8 +134,9 @@ def foundry_block(manifest: DatasetManifest, *, dataset_dir=None) -> dict:
         The version's manifest (names, sizes and files of its splits).
     dataset_dir : path-like, optional
         Folder holding the split files. When given, the image shapes are read
-        from the files and exposed as one ``images/<H>x<W>`` key each (shapes
-        present in every split); without it the key is the ``images`` group.
+        from the files and exposed as one ``images/<H>x<W>`` key each when all
+        splits hold the same shapes; otherwise (or without ``dataset_dir``)
+        the key is the ``images`` group.
 
     Returns
     -------
@@ -153,11 +155,9 @@ def foundry_block(manifest: DatasetManifest, *, dataset_dir=None) -> dict:
     """
     image_keys = ["images"]
     if dataset_dir is not None and manifest.splits:
-        shapes = None
-        for info in manifest.splits.values():
-            groups = set(_image_groups(Path(dataset_dir) / info.file))
-            shapes = groups if shapes is None else shapes & groups
-        if shapes:
+        per_split = [set(_image_groups(Path(dataset_dir) / info.file)) for info in manifest.splits.values()]
+        shapes = per_split[0]
+        if shapes and all(s == shapes for s in per_split):
             image_keys = [f"images/{g}" for g in sorted(shapes, key=lambda s: tuple(map(int, s.split("x"))))]
     keys = []
     for k in image_keys:
