@@ -21,6 +21,7 @@ from .schema import (  # noqa: E402
     QualityMetrics,
 )
 from .storage import SplitFile, SplitWriter, open_split  # noqa: E402
+from .wei import open_wei  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -35,4 +36,5 @@ __all__ = [
     "SplitFile",
     "SplitWriter",
     "open_split",
+    "open_wei",
 ]

@@ -14,33 +14,9 @@ import numpy as np
 import pytest
 
 from atomdata import foundry as fy
-from atomdata.schema import Creator, DatasetManifest, SplitInfo
-from atomdata.storage import SplitFile, SplitWriter, sha256_file, write_manifest
-from helpers import make_image, make_record
+from atomdata.storage import SplitFile
+from dataset_folder import write_dataset
 
-
-
-def _write_dataset(folder: Path, shapes: dict[str, list]) -> DatasetManifest:
-    """A dataset folder with one split per key of ``shapes`` (image shapes in order) and its manifest."""
-    folder.mkdir(parents=True, exist_ok=True)
-    infos = {}
-    for split, split_shapes in shapes.items():
-        path = folder / f"{split}.h5"
-        n_cols = 0
-        with SplitWriter(path, split=split, dataset_name="demo", dataset_version="1.0.0") as w:
-            for i, shape in enumerate(split_shapes):
-                rec = make_record(i, split=split, shape=shape, n_columns=3 + i)
-                w.add(rec, make_image(rec, seed=i))
-                n_cols += len(rec.columns)
-        infos[split] = SplitInfo(file=path.name, sha256=sha256_file(path), size_bytes=path.stat().st_size,
-                                 n_images=len(split_shapes), n_columns=n_cols)
-    manifest = DatasetManifest(
-        name="demo-bench", version="1.0.0", title="Demo benchmark", description="Tiny test dataset.",
-        creators=[Creator(name="Doe, Jane", affiliation="Somewhere", orcid="0000-0002-1825-0097")],
-        splits=infos, created="2025-03-01T00:00:00Z",
-    )
-    write_manifest(folder, manifest)
-    return manifest
 
 
 @pytest.fixture
@@ -56,7 +32,7 @@ def offline(monkeypatch):
 
 
 def test_block_and_datacite_from_manifest(tmp_path):
-    m = _write_dataset(tmp_path / "1.0.0", {"train": [(32, 32)] * 3, "test": [(32, 32)] * 2})
+    m = write_dataset(tmp_path / "1.0.0", {"train": [(32, 32)] * 3, "test": [(32, 32)] * 2})
     block = fy.foundry_block(m, dataset_dir=tmp_path / "1.0.0")
     assert block["short_name"] == "demo_bench" and block["data_type"] == "hdf5" and block["n_items"] == 5
     assert block["splits"] == [{"type": "train", "path": "train.h5", "label": "train"},
@@ -82,7 +58,7 @@ def test_block_and_datacite_from_manifest(tmp_path):
 @pytest.mark.foundry
 def test_metadata_validates_with_foundry_models(tmp_path):
     pytest.importorskip("foundry")
-    m = _write_dataset(tmp_path / "1.0.0", {"test": [(16, 16)]})
+    m = write_dataset(tmp_path / "1.0.0", {"test": [(16, 16)]})
     block, dc = fy.foundry_block(m, dataset_dir=tmp_path / "1.0.0"), fy.datacite_record(m)
     fy.validate_foundry_metadata(block, dc)
     with pytest.raises(ValueError, match="invalid foundry block"):
@@ -95,7 +71,7 @@ def test_metadata_validates_with_foundry_models(tmp_path):
 def test_foundry_get_as_dict_reads_our_splits_offline(tmp_path, offline):
     pytest.importorskip("foundry")
     folder = tmp_path / "cache" / "demo-bench" / "1.0.0"
-    _write_dataset(folder, {"train": [(32, 32)] * 3, "test": [(32, 32)] * 2})
+    write_dataset(folder, {"train": [(32, 32)] * 3, "test": [(32, 32)] * 2})
     data = fy.foundry_dataset(folder).get_as_dict()
     assert set(data) == {"train", "test"}
     for split in ("train", "test"):
@@ -115,7 +91,7 @@ def test_foundry_get_as_dict_reads_our_splits_offline(tmp_path, offline):
 def test_mixed_shapes_expose_the_image_group(tmp_path, offline):
     pytest.importorskip("foundry")
     folder = tmp_path / "1.0.0"
-    _write_dataset(folder, {"train": [(32, 32), (24, 40)], "test": [(32, 32)]})
+    write_dataset(folder, {"train": [(32, 32), (24, 40)], "test": [(32, 32)]})
     data = fy.foundry_dataset(folder).get_as_dict()
     group = data["train"]["input"]["images"]
     ref = SplitFile(folder / "train.h5")
@@ -130,7 +106,7 @@ def test_mixed_shapes_expose_the_image_group(tmp_path, offline):
 def test_foundry_dataset_checks_the_folder(tmp_path):
     pytest.importorskip("foundry")
     folder = tmp_path / "1.0.0"
-    _write_dataset(folder, {"test": [(16, 16)]})
+    write_dataset(folder, {"test": [(16, 16)]})
     (folder / "2.0").mkdir()
     with pytest.raises(ValueError, match=r"version-named folder\(s\) \['2.0'\]"):
         fy.foundry_dataset(folder)
