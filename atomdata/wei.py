@@ -300,9 +300,6 @@ class WeiSplit:
                 f"'imgs' and 'coords' members differ: images without coords {only_i}, coords without "
                 f"images {only_c} (first 5 each); every image needs a coords member of the same name"
             )
-        for n in names:
-            if not isinstance(f["imgs"][n], h5py.Dataset) or not isinstance(f["coords"][n], h5py.Dataset):
-                self._fail(f"imgs/{n} and coords/{n} must be datasets (one image, one (N, 2) array)")
         try:
             index, rows = read_pandas_table(f["metadata"])
         except PandasTableError as e:
@@ -417,11 +414,18 @@ class WeiSplit:
             raise IndexError(f"image index {i} out of range for a split of {n} images")
         return int(i) % n
 
-    def _read(self, group: str, i: int) -> np.ndarray:
+    def _dataset(self, group: str, i: int) -> h5py.Dataset:
         name = self._names[i]
         if group not in self.h5 or name not in self.h5[group]:
             raise KeyError(f"{self.path} has no {group}/{name}")
-        arr = self.h5[group][name][()]
+        ds = self.h5[group][name]
+        if not isinstance(ds, h5py.Dataset):
+            self._fail(f"{group}/{name} is a {type(ds).__name__}; expected a dataset")
+        return ds
+
+    def _read(self, group: str, i: int) -> np.ndarray:
+        name = self._names[i]
+        arr = self._dataset(group, i)[()]
         arr = np.squeeze(arr) if arr.ndim > 2 else arr
         if arr.ndim != 2:
             self._fail(f"{group}/{name} has shape {arr.shape}; expected a 2-D image (H, W)")
@@ -436,7 +440,13 @@ class WeiSplit:
         return self._read("raw", self._check_index(i))
 
     def _image_shape_dtype(self, i: int) -> tuple[tuple[int, int], np.dtype]:
-        ds = self.h5["imgs"][self._names[i]]
+        cache = self.__dict__.setdefault("_shapes", {})
+        if i not in cache:
+            cache[i] = self._read_shape_dtype(i)
+        return cache[i]
+
+    def _read_shape_dtype(self, i: int) -> tuple[tuple[int, int], np.dtype]:
+        ds = self._dataset("imgs", i)
         shape = tuple(s for s in ds.shape if s != 1) if len(ds.shape) > 2 else tuple(ds.shape)
         if len(shape) != 2:
             self._fail(f"imgs/{self._names[i]} has shape {ds.shape}; expected a 2-D image (H, W)")
@@ -444,12 +454,19 @@ class WeiSplit:
 
     def _coords(self, i: int) -> np.ndarray:
         name = self._names[i]
-        xy = np.asarray(self.h5["coords"][name][()], dtype=np.float64)
+        xy = np.asarray(self._dataset("coords", i)[()], dtype=np.float64)
         if xy.size == 0:
             return np.zeros((0, 2))
         if xy.ndim != 2 or xy.shape[1] != 2:
             self._fail(f"coords/{name} has shape {xy.shape}; expected (N, 2) with columns (x, y) in pixels")
         return xy
+
+    def _split_coords(self, i: int):
+        """(inside xy, outside xy, (H, W), dtype) of image ``i``."""
+        xy = self._coords(i)
+        (h, w), dtype = self._image_shape_dtype(i)
+        inside = (xy[:, 0] >= -0.5) & (xy[:, 0] < w - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] < h - 0.5)
+        return xy[inside], xy[~inside], (h, w), dtype
 
     def columns(self, i: int) -> ColumnSet:
         """Labelled columns of image ``i`` inside the image; positions (x, y) in pixels.
@@ -457,11 +474,7 @@ class WeiSplit:
         Columns lying outside the image (if any) are left out here and kept in
         ``record(i).extra["wei_columns_outside_xy"]``.
         """
-        i = self._check_index(i)
-        xy = self._coords(i)
-        (h, w), _ = self._image_shape_dtype(i)
-        inside = (xy[:, 0] >= -0.5) & (xy[:, 0] < w - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] < h - 0.5)
-        xy = xy[inside]
+        xy = self._split_coords(self._check_index(i))[0]
         return ColumnSet(xy, np.full(len(xy), WEI_SPECIES), np.ones(len(xy), dtype=bool))
 
     def _kind(self, i: int) -> Optional[str]:
@@ -553,16 +566,15 @@ class WeiSplit:
             extra["wei_metadata"] = unmapped
         if invalid:
             extra["wei_invalid"] = invalid
-        xy = self._coords(i)
-        (h, w), dtype = self._image_shape_dtype(i)
-        outside = ~((xy[:, 0] >= -0.5) & (xy[:, 0] < w - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] < h - 0.5))
-        if outside.any():
-            extra["wei_columns_outside_xy"] = xy[outside].tolist()
+        xy, outside_xy, (h, w), dtype = self._split_coords(i)
+        if len(outside_xy):
+            extra["wei_columns_outside_xy"] = outside_xy.tolist()
         if np.dtype(dtype).kind not in "uif":
             self._fail(f"imgs/{self._names[i]} has dtype {dtype}; expected integer or float pixels")
         return ImageRecord(
             image_id=self._ids[i], split=self.split, subset=self._subset(i), shape=(h, w), dtype=np.dtype(dtype).name,
-            lattice=lattice, quality=quality, provenance=provenance, columns=self.columns(i), extra=extra,
+            lattice=lattice, quality=quality, provenance=provenance,
+            columns=ColumnSet(xy, np.full(len(xy), WEI_SPECIES), np.ones(len(xy), dtype=bool)), extra=extra,
         )
 
     def records(self) -> Iterator[ImageRecord]:
