@@ -52,7 +52,6 @@ species ``"column"`` (the file does not label species).
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 from pathlib import Path
@@ -62,6 +61,18 @@ import h5py
 import numpy as np
 
 from ._pytables import PandasTableError, read_pandas_table
+from ._wei_fields import (
+    ALIASES,
+    KNOWN,
+    METRICS,
+    finite_or_none,
+    first_error,
+    jsonable,
+    length_scale,
+    normalise,
+    parse_material,
+    space_group as parse_space_group,
+)
 from .schema import ColumnSet, ImageRecord, Lattice, Provenance, QualityMetrics
 from .storage import SplitFormatError
 
@@ -88,65 +99,8 @@ class WeiFormatError(SplitFormatError):
     """A file is not in the layout of the published Wei benchmark (or is inconsistent)."""
 
 
-# -- metadata column names ------------------------------------------------------
-_UNIT = re.compile(r"[\(\[]([^\)\]]*)[\)\]]")
-
-#: normalised column name -> target key (see the module docstring).
-_ALIASES: dict[str, str] = {}
-for _key, _names in {
-    "pixel_size": ["pixel_size", "pixelsize", "pixel_size_pm", "px_size", "pixel_size_a", "pixel_size_angstrom",
-                   "pixel_size_nm", "pixel"],
-    "material": ["material", "material_orientation", "material_and_orientation", "materials", "structure",
-                 "material_zone_axis"],
-    "orientation": ["orientation", "zone_axis", "zone", "projection"],
-    "space_group": ["space_group", "spacegroup", "space_group_number", "sg"],
-    "type": ["type", "image_type", "kind", "simulated_experimental", "sim_exp"],
-    "contrast": ["contrast"],
-    "psnr_db": ["psnr", "psnr_db"],
-    "resolution_pm": ["resolution", "resolution_pm", "probe_fwhm", "fwhm"],
-    "dose_e_per_A2": ["dose", "electron_dose", "dose_e_a2", "dose_e_a_2", "dose_e_per_a2"],
-    "flyback_error_px": ["flyback_error", "flyback", "fly_back_error", "flyback_error_px", "flyback_err"],
-    "random_drift": ["random_drift", "drift"],
-    "atoms_per_100px": ["atoms_100px", "atoms_per_100px", "atoms_per_100_px", "atoms_100_px",
-                        "atoms_per_100_pixels", "atom_100px"],
-    "name": ["name", "image", "image_name", "filename", "file", "image_id", "key", "img"],
-}.items():
-    for _n in _names:
-        _ALIASES[_n] = _key
-
-_METRICS = ("contrast", "psnr_db", "resolution_pm", "dose_e_per_A2", "flyback_error_px", "random_drift",
-            "atoms_per_100px")
-
-#: Lattice facts of the two materials of the benchmark (formula -> kind, space group, a [Å]).
-_KNOWN = {"SrTiO3": ("bulk", 221, 3.905, "sto"), "WS2": ("monolayer", 187, 3.153, "ws2")}
-
-
-def _normalise(name: str) -> tuple[str, str]:
-    """``'Pixel size (pm)'`` -> ``('pixel_size', 'pm')``."""
-    m = _UNIT.search(name)
-    unit = m.group(1).strip() if m else ""
-    base = _UNIT.sub(" ", name).lower()
-    return re.sub(r"[^a-z0-9]+", "_", base).strip("_"), unit
-
-
-def _length_scale(unit: str, default: float) -> float:
-    """Factor turning a length in ``unit`` into the target unit whose pm/Å/nm factors ``default`` encodes."""
-    u = unit.lower().replace("å", "a").replace(" ", "")
-    return {"pm": 1.0, "a": 100.0, "angstrom": 100.0, "nm": 1000.0}.get(u, default)
-
-
 def _natural_key(name: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
-
-
-def _finite_or_none(value) -> Optional[float]:
-    if value is None or isinstance(value, (bool, str, bytes)):
-        return None
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 _ID_BAD = re.compile(r"[^A-Za-z0-9_.:\-/]")
@@ -161,22 +115,6 @@ def _image_id(name: str, used: set) -> str:
         out, k = f"{base}-{k}", k + 1
     used.add(out)
     return out
-
-
-def _parse_material(text: Optional[str], orientation: Optional[str]) -> tuple[Optional[str], Optional[str]]:
-    """``'WS2[0001]'`` -> ``('WS2', '[0001]')``; a separate orientation column is used when given."""
-    if not text:
-        return None, None
-    m = re.match(r"^\s*([A-Za-z][A-Za-z0-9]*)\s*(?:[\[<(]\s*(-?\d[-\d\s,]*)\s*[\]>)])?\s*$", text)
-    if not m:
-        return None, None
-    formula, axis = m.group(1), m.group(2)
-    if axis is None and orientation:
-        o = re.sub(r"[^\d\-\s]", "", str(orientation)).strip()
-        axis = o or None
-    if axis is not None:
-        axis = f"[{re.sub(r'[,]', ' ', axis).strip()}]"
-    return formula, axis
 
 
 class WeiSplit:
@@ -317,8 +255,8 @@ class WeiSplit:
         """target key -> (original column name, unit from the name)."""
         out: dict[str, tuple[str, str]] = {}
         for col in columns:
-            norm, unit = _normalise(str(col))
-            key = _ALIASES.get(norm)
+            norm, unit = normalise(str(col))
+            key = ALIASES.get(norm)
             if key is None and norm.startswith("pixel_size"):
                 key = "pixel_size"
             if key is not None and key not in out:
@@ -352,13 +290,13 @@ class WeiSplit:
 
     def _pixel_size(self, i: int) -> float:
         value, unit = self._value(i, "pixel_size")
-        v = _finite_or_none(value)
+        v = finite_or_none(value)
         if v is not None and v > 0:
             col = self._columns_map["pixel_size"][0]
-            norm = _normalise(str(col))[0]
+            norm = normalise(str(col))[0]
             if not unit:
                 unit = {"pixel_size_a": "A", "pixel_size_angstrom": "A", "pixel_size_nm": "nm"}.get(norm, "pm")
-            return v * _length_scale(unit, 1.0) / 100.0
+            return v * length_scale(unit, 1.0) / 100.0
         if self.default_pixel_size_A is not None:
             return float(self.default_pixel_size_A)
         self._fail(
@@ -489,11 +427,11 @@ class WeiSplit:
     def _formula_axis(self, i: int) -> tuple[Optional[str], Optional[str]]:
         material, _ = self._value(i, "material")
         orientation, _ = self._value(i, "orientation")
-        return _parse_material(None if material is None else str(material), orientation)
+        return parse_material(None if material is None else str(material), orientation)
 
     def _subset(self, i: int) -> str:
         formula, _ = self._formula_axis(i)
-        slug = _KNOWN[formula][3] if formula in _KNOWN else re.sub(r"[^a-z0-9]", "", (formula or "unknown").lower())
+        slug = KNOWN[formula][3] if formula in KNOWN else re.sub(r"[^a-z0-9]", "", (formula or "unknown").lower())
         kind = {"simulated": "sim", "experimental": "exp"}.get(self._kind(i) or "", "unknown")
         return f"{slug or 'unknown'}_{kind}"
 
@@ -506,31 +444,31 @@ class WeiSplit:
         invalid: dict[str, Any] = {}
 
         metrics: dict[str, Any] = {}
-        for key in _METRICS:
+        for key in METRICS:
             value, unit = self._value(i, key)
             if value is None:
                 continue
-            v = _finite_or_none(value)
+            v = finite_or_none(value)
             if v is None:
-                invalid[self._columns_map[key][0]] = {"value": _jsonable(value), "error": "not a finite number"}
+                invalid[self._columns_map[key][0]] = {"value": jsonable(value), "error": "not a finite number"}
                 continue
             if key == "resolution_pm" and unit:
-                v *= _length_scale(unit, 1.0)
+                v *= length_scale(unit, 1.0)
             try:
                 QualityMetrics(pixel_size_A=1.0, **{key: {"nominal": v}})
             except ValueError as e:
-                invalid[self._columns_map[key][0]] = {"value": v, "error": _first_error(e)}
+                invalid[self._columns_map[key][0]] = {"value": v, "error": first_error(e)}
                 continue
             metrics[key] = {"nominal": v}
         quality = QualityMetrics(pixel_size_A=float(self._pixel[i]), **metrics)
 
         formula, axis = self._formula_axis(i)
         sg_value, _ = self._value(i, "space_group")
-        space_group = _space_group(sg_value)
+        space_group = parse_space_group(sg_value)
         if sg_value is not None and space_group is None:
-            invalid[self._columns_map["space_group"][0]] = {"value": _jsonable(sg_value),
+            invalid[self._columns_map["space_group"][0]] = {"value": jsonable(sg_value),
                                                             "error": "not a space-group number 1-230"}
-        kind, known_sg, a_A, _ = _KNOWN.get(formula, ("other", None, None, None))
+        kind, known_sg, a_A, _ = KNOWN.get(formula, ("other", None, None, None))
         lattice_kw: dict[str, Any] = dict(
             material=formula or "unknown", formula=formula or "unknown", zone_axis=axis or "[000]",
             space_group=space_group if space_group is not None else known_sg, kind=kind, a_A=a_A,
@@ -540,11 +478,11 @@ class WeiSplit:
             material_value, _ = self._value(i, "material")
             if material_value is not None:
                 invalid[self._columns_map["material"][0]] = {
-                    "value": _jsonable(material_value), "error": "expected e.g. 'WS2[0001]' or 'SrTiO3[100]'"}
+                    "value": jsonable(material_value), "error": "expected e.g. 'WS2[0001]' or 'SrTiO3[100]'"}
         try:
             lattice = Lattice(**lattice_kw)
         except ValueError as e:
-            invalid["lattice"] = {"value": {k: _jsonable(v) for k, v in lattice_kw.items()}, "error": _first_error(e)}
+            invalid["lattice"] = {"value": {k: jsonable(v) for k, v in lattice_kw.items()}, "error": first_error(e)}
             lattice = Lattice(material="unknown", formula="unknown", zone_axis="[000]", kind="other",
                               description="material not recognised in the Wei metadata")
 
@@ -553,7 +491,7 @@ class WeiSplit:
             type_value, _ = self._value(i, "type")
             extra["provenance_kind_guessed"] = True
             if type_value is not None:
-                invalid[self._columns_map["type"][0]] = {"value": _jsonable(type_value),
+                invalid[self._columns_map["type"][0]] = {"value": jsonable(type_value),
                                                          "error": "expected 'simulated' or 'experimental'"}
         provenance = Provenance(
             kind=kind_value or "simulated",
@@ -561,7 +499,7 @@ class WeiSplit:
             source=_SOURCE,
         )
 
-        unmapped = {str(k): _jsonable(v) for k, v in row.items() if k not in used}
+        unmapped = {str(k): jsonable(v) for k, v in row.items() if k not in used}
         if unmapped:
             extra["wei_metadata"] = unmapped
         if invalid:
@@ -588,43 +526,6 @@ class WeiSplit:
     def __iter__(self):
         for i in range(len(self)):
             yield self[i]
-
-
-def _space_group(value) -> Optional[int]:
-    if value is None:
-        return None
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        n = int(value)
-    else:
-        v = _finite_or_none(value)
-        if v is not None and float(v).is_integer():
-            n = int(v)
-        else:
-            m = re.search(r"\b(\d{1,3})\b", str(value))
-            if not m:
-                return None
-            n = int(m.group(1))
-    return n if 1 <= n <= 230 else None
-
-
-def _jsonable(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, np.generic):
-        return _jsonable(value.item())
-    return str(value)
-
-
-def _first_error(e: Exception) -> str:
-    errors = getattr(e, "errors", None)
-    if callable(errors):
-        try:
-            return str(errors()[0]["msg"])
-        except Exception:
-            pass
-    return str(e).splitlines()[0]
 
 
 def open_wei(path, *, split: str = "train", match: Literal["name", "order"] = "name",
