@@ -23,6 +23,7 @@ from .schema import (  # noqa: E402
 from .storage import SplitFile, SplitWriter, open_split  # noqa: E402
 from .loaders import load  # noqa: E402
 from .cite import cite  # noqa: E402
+from .wei import open_wei  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -39,4 +40,5 @@ __all__ = [
     "open_split",
     "load",
     "cite",
+    "open_wei",
 ]

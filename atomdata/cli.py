@@ -91,6 +91,41 @@ _COMMANDS: list[Callable] = [_add_info, _add_validate]
 _COMMANDS += [_add_fetch, _add_cite]
 
 
+def _cmd_publish(args) -> int:
+    from .paths import dataset_dir
+    from .publish import format_summary, prepare_submission, submit_submission
+
+    sub = prepare_submission(args.path or dataset_dir(), staging_dir=args.staging, data_source=args.data_source,
+                             test=args.test, update=args.update, deep=not args.quick)
+    print(format_summary(sub))
+    if args.submit:
+        source_id = submit_submission(sub, interactive=True)
+        print(f"submitted: MDF Connect source_id {source_id} (check progress on the MDF status page)")
+    else:
+        print("dry run: nothing was submitted (add --submit --data-source URL to publish)")
+    return 0
+
+
+def _add_publish(sub) -> None:
+    p = sub.add_parser("publish", help="Stage (dry run, default) or submit a dataset version to Foundry/MDF.")
+    p.add_argument("path", nargs="?", default=None,
+                   help="Dataset folder with manifest.json (default: the default version in the cache).")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", dest="submit", action="store_false", default=False,
+                      help="Check, build and stage the submission only (default).")
+    mode.add_argument("--submit", dest="submit", action="store_true",
+                      help="Submit through MDF Connect (token from $ATOMDATA_MDF_TOKEN, else a Globus login).")
+    p.add_argument("--staging", default=None, help="Staging folder (default: <PATH>-publish beside PATH).")
+    p.add_argument("--data-source", default=None, help="Globus URL of the uploaded data/ folder (for --submit).")
+    p.add_argument("--test", action="store_true", help="Use MDF's test pipeline.")
+    p.add_argument("--update", action="store_true", help="Update an earlier submission of this source name.")
+    p.add_argument("--quick", action="store_true", help="Structural checks only; skip reading every image.")
+    p.set_defaults(func=_cmd_publish)
+
+
+_COMMANDS.append(_add_publish)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``atomdata`` command."""
     from . import __version__
