@@ -244,6 +244,7 @@ def score_image(
 
     if protocol == "wei2022":
         radius_px = math.sqrt(WEI2022_TOLERANCE_PX2) if tolerance_A is None else tolerance_A / pixel_size_A
+        radius2 = WEI2022_TOLERANCE_PX2 if tolerance_A is None else radius_px ** 2
         frac = WEI2022_EDGE_FRACTION if edge_fraction is None else edge_fraction
     else:
         radius_px = (DEFAULT_TOLERANCE_A if tolerance_A is None else tolerance_A) / pixel_size_A
@@ -261,7 +262,7 @@ def score_image(
     if protocol == "one_to_one":
         m = match_one_to_one(kp, gt, radius_px)
     else:
-        m = match_all_pairs(kp, gt, radius_px)
+        m = match_all_pairs(kp, gt, radius_px, radius2_px2=radius2)
     m = Matching(kept[m.pred], m.gt, m.dist_px)
     status[m.pred] = _TP
     gt_matched = np.zeros(len(gt), bool)
@@ -273,7 +274,7 @@ def score_image(
             if protocol == "one_to_one":
                 mi = match_one_to_one(pred[free], ign, radius_px)
             else:
-                mi = match_all_pairs(pred[free], ign, radius_px)
+                mi = match_all_pairs(pred[free], ign, radius_px, radius2_px2=radius2)
             status[free[np.unique(mi.pred)]] = _IGN
 
     n_pred = len(pred)
