@@ -55,7 +55,7 @@ def run_one(n: int, which: str) -> dict:
     naive(pred[:50], gt[:50], 3.0)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
-    c = time.process_time()
+    cpu0 = time.process_time()
     if which == "fast":
         m = match_one_to_one(pred, gt, 3.0)
         n_match, sq = len(m), float(np.sum(m.dist_px ** 2))
@@ -63,7 +63,7 @@ def run_one(n: int, which: str) -> dict:
         r, c, d2 = naive(pred, gt, 3.0)
         n_match, sq = len(r), float(d2.sum())
     dt = time.perf_counter() - t
-    dc = time.process_time() - c
+    dc = time.process_time() - cpu0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"n": n, "which": which, "seconds": dt, "cpu_seconds": dc, "matches": n_match, "sum_sq_px2": sq,
             "peak_rss_MB": rss / 1024, "rss_increase_MB": (rss - rss0) / 1024}
