@@ -61,7 +61,8 @@ def _cmd_evaluate(args) -> int:
     report, _ = evaluate(preds, path, protocol=args.protocol, tolerance_A=args.tolerance_A,
                          model_name=args.model_name, model_version=args.model_version, criteria=criteria,
                          subsets=args.subset or None, missing=args.missing, non_target=args.non_target,
-                         out_dir=args.out, plots_dir=args.plots, n_boot=args.n_boot, progress=not args.quiet)
+                         out_dir=args.out, plots_dir=args.plots, n_boot=args.n_boot, max_overlays=args.max_overlays,
+                         progress=not args.quiet)
     from .evaluate.report import format_markdown
 
     print(format_markdown(report))
@@ -97,6 +98,7 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--precision-min", type=float, default=0.95, help="Cutoff criterion: ID-precision below this fails.")
     p.add_argument("--accuracy-max-A", dest="accuracy_max_A", type=float, default=0.30,
                    help="Cutoff criterion: RMS accuracy above this (Angstrom) fails.")
+    p.add_argument("--max-overlays", type=int, default=6, help="Overlay plots of the worst-scoring images (default 6).")
     p.add_argument("--n-boot", type=int, default=1000, help="Bootstrap replicates for confidence intervals.")
     p.add_argument("--quiet", action="store_true", help="No progress bar.")
     p.set_defaults(func=_cmd_evaluate)
