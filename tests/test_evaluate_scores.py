@@ -168,3 +168,25 @@ def test_scores_do_not_depend_on_prediction_order(seed, protocol):
         assert a[k] == pytest.approx(b[k], nan_ok=True)
     if protocol == "wei2022":  # no assignment, so each prediction's status is order-free too
         assert np.array_equal(a.pred_status[perm], b.pred_status)
+
+
+def test_component_matching_equals_one_dense_assignment():
+    """Crowded, ambiguous clusters: the per-component optimum equals the optimum of one dense problem."""
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(7)
+    centres = rng.uniform(0, 200, (60, 2))
+    gt = (centres[:, None, :] + rng.normal(0, 1.2, (60, 8, 2))).reshape(-1, 2)
+    pred = np.vstack([gt[rng.random(len(gt)) < 0.85],
+                      rng.uniform(0, 200, (40, 2))])
+    pred = pred + rng.normal(0, 0.8, pred.shape)
+    r = 1.5
+    m = match_one_to_one(pred, gt, r)
+    d2 = cdist(pred, gt, "sqeuclidean")
+    big = (min(d2.shape) + 1) * (r * r + 1)
+    cost = np.where(d2 <= r * r, d2, big)
+    rows, cols = linear_sum_assignment(cost)
+    ok = cost[rows, cols] < big
+    assert len(m) == int(ok.sum())
+    assert np.sum(m.dist_px ** 2) == pytest.approx(cost[rows, cols][ok].sum(), rel=1e-9)

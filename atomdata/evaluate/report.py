@@ -88,6 +88,17 @@ def _fmt_ci(s, digits: int = 3) -> str:
     return f"{s.value:.{digits}f} [{s.ci_low:.{digits}f}, {s.ci_high:.{digits}f}]"
 
 
+def _cutoff_ci(c: Cutoff) -> str:
+    """The cutoff's confidence interval in words: a bound beyond the tested range is named so."""
+    if c.cutoff is None and c.p_never_fails in (None, 1.0):
+        return "n/a"
+    if c.ci_low is None and c.ci_high is None and c.p_never_fails is None:
+        return "n/a"  # one seed: no interval
+    lo = _fmt(c.ci_low, 4) if c.ci_low is not None else ("below range" if c.worse_when == "lower" else "n/a")
+    hi = _fmt(c.ci_high, 4) if c.ci_high is not None else ("beyond range" if c.worse_when == "higher" else "n/a")
+    return f"[{lo}, {hi}]"
+
+
 def format_markdown(report: EvaluationReport) -> str:
     """A Markdown summary: identity, per-subset scores (micro, with CIs) and cutoffs."""
     lines = [
@@ -116,9 +127,7 @@ def format_markdown(report: EvaluationReport) -> str:
                   "", "| subset | metric | gets worse when | cutoff | CI | failed first | tested range |",
                   "| --- | --- | --- | ---: | --- | --- | --- |"]
         for c in report.cutoffs:
-            ci = "n/a" if c.cutoff is None and c.p_never_fails in (None, 1.0) else \
-                f"[{_fmt(c.ci_low, 4) if c.ci_low is not None else 'below range' if c.worse_when == 'lower' else 'n/a'}, " \
-                f"{_fmt(c.ci_high, 4) if c.ci_high is not None else 'beyond range' if c.worse_when == 'higher' else 'n/a'}]"
+            ci = _cutoff_ci(c)
             cut = "None" if c.cutoff is None else _fmt(c.cutoff, 4) + (" (at start)" if c.failed_at_start else "")
             lines.append(f"| {c.subset} | {c.metric} | {c.worse_when} | {cut} | {ci} | {c.failed_first or '-'} | "
                          f"{c.tested_min:g} - {c.tested_max:g} |")
