@@ -204,3 +204,20 @@ def test_wei2022_on_a_split(split):
     assert all(x.protocol == "wei2022" for x in s.scores)
     assert all(math.isclose(x.tolerance_A, math.sqrt(5) * 0.2) for x in s.scores)
     assert s.aggregate(n_boot=0)["all"].micro["id_recall"].value == 1.0
+
+
+def test_pchip_crossing_matches_scipy():
+    from scipy.interpolate import PchipInterpolator
+
+    from atomdata.evaluate.cutoffs import _pchip_piece_root
+
+    rng = np.random.default_rng(5)
+    for n in (2, 3, 4, 7):
+        for _ in range(30):
+            xs = np.sort(rng.choice(np.arange(1, 100), n, replace=False)).astype(float)
+            ys = np.sort(rng.uniform(0, 1, n))[::-1]  # decreasing scores, like recall along a sweep
+            i = int(rng.integers(0, n - 1))
+            thr = float(rng.uniform(ys[i + 1], ys[i]))
+            got = _pchip_piece_root(xs, ys, i, thr)
+            assert xs[i] <= got <= xs[i + 1]
+            assert float(PchipInterpolator(xs, ys)(got)) == pytest.approx(thr, abs=1e-9)

@@ -94,21 +94,64 @@ def _crossing(x: np.ndarray, y: np.ndarray, thr: float, how: str,
     a, b = float(x[k - 1]), float(x[k])
     if interpolation == "linear":
         return float(a + (thr - y[k - 1]) / (y[k] - y[k - 1]) * (b - a)), False
-    from scipy.interpolate import PchipInterpolator
-    from scipy.optimize import brentq
-
     order = np.argsort(x)
-    f = PchipInterpolator(x[order], y[order])
-
-    def g(t: float) -> float:
-        return float(f(t)) - thr
-
-    ga, gb = g(a), g(b)
-    if ga == 0:
-        return a, False
-    if ga * gb > 0:  # numerical edge case: fall back to linear interpolation
+    xs, ys = x[order], y[order]
+    i = int(np.searchsorted(xs, min(a, b)))  # the interval is [xs[i], xs[i + 1]]
+    root = _pchip_piece_root(xs, ys, i, thr)
+    if root is None:  # numerical edge case: fall back to linear interpolation
         return float(a + (thr - y[k - 1]) / (y[k] - y[k - 1]) * (b - a)), False
-    return float(brentq(g, min(a, b), max(a, b), xtol=1e-12 * max(1.0, abs(a), abs(b)))), False
+    return root, False
+
+
+def _pchip_slopes(xs: np.ndarray, ys: np.ndarray, i: int) -> tuple[float, float]:
+    """PCHIP derivatives at ``xs[i]`` and ``xs[i + 1]`` (Fritsch-Butland, as scipy's PchipInterpolator)."""
+    h = np.diff(xs)
+    m = np.diff(ys) / h
+    n = len(xs)
+    if n == 2:
+        return float(m[0]), float(m[0])
+
+    def interior(k: int) -> float:
+        m0, m1 = m[k - 1], m[k]
+        if m0 == 0 or m1 == 0 or np.sign(m0) != np.sign(m1):
+            return 0.0
+        w1, w2 = 2 * h[k] + h[k - 1], h[k] + 2 * h[k - 1]
+        return float((w1 + w2) / (w1 / m0 + w2 / m1))
+
+    def end(h0, h1, m0, m1) -> float:
+        d = ((2 * h0 + h1) * m0 - h0 * m1) / (h0 + h1)
+        if np.sign(d) != np.sign(m0):
+            return 0.0
+        if np.sign(m0) != np.sign(m1) and abs(d) > abs(3 * m0):
+            return float(3 * m0)
+        return float(d)
+
+    def slope(k: int) -> float:
+        if k == 0:
+            return end(h[0], h[1], m[0], m[1])
+        if k == n - 1:
+            return end(h[-1], h[-2], m[-1], m[-2])
+        return interior(k)
+
+    return slope(i), slope(i + 1)
+
+
+def _pchip_piece_root(xs: np.ndarray, ys: np.ndarray, i: int, thr: float) -> Optional[float]:
+    """Where the PCHIP interpolant of (xs, ys) equals ``thr`` on [xs[i], xs[i + 1]] (monotone there)."""
+    d0, d1 = _pchip_slopes(xs, ys, i)
+    x0, h = float(xs[i]), float(xs[i + 1] - xs[i])
+    y0, y1 = float(ys[i]), float(ys[i + 1])
+    # cubic Hermite in t = (x - x0) / h: y0 h00 + h d0 h10 + y1 h01 + h d1 h11
+    c3 = 2 * y0 + h * d0 - 2 * y1 + h * d1
+    c2 = -3 * y0 - 2 * h * d0 + 3 * y1 - h * d1
+    c1 = h * d0
+    c0 = y0 - thr
+    roots = np.roots([c3, c2, c1, c0]) if (c3 or c2 or c1) else np.array([])
+    real = roots[np.abs(roots.imag) <= 1e-9].real
+    real = real[(real >= -1e-9) & (real <= 1 + 1e-9)]
+    if len(real) == 0:
+        return None
+    return float(x0 + h * np.clip(np.sort(real)[0], 0, 1))  # one root: PCHIP is monotone on the piece
 
 
 def _evaluate(values: np.ndarray, means: np.ndarray, worse_when: str, criteria: Criteria,
