@@ -227,7 +227,7 @@ def disk_mask(xy, shape, *, radius_A: Optional[float] = None, radius_px: Optiona
     return out
 
 
-def species_masks(xy, species, shape, *, species_names: Sequence[str], kind: str = "disk",
+def species_masks(xy, species, shape, *, species_names: Sequence[str], draw: str = "disk",
                   **size) -> np.ndarray:
     """One channel per species: a disk mask (or heatmap) of that species' columns.
 
@@ -242,7 +242,7 @@ def species_masks(xy, species, shape, *, species_names: Sequence[str], kind: str
         Output shape (H, W) [px].
     species_names : sequence of str
         Channel order; channel ``c`` holds the columns of ``species_names[c]``.
-    kind : {"disk", "heatmap"}
+    draw : {"disk", "heatmap"}
         Draw each channel with :func:`disk_mask` or :func:`gaussian_heatmap`.
     **size
         ``radius_A``/``radius_px`` (disk) or ``sigma_A``/``sigma_px`` (heatmap)
@@ -275,14 +275,14 @@ def species_masks(xy, species, shape, *, species_names: Sequence[str], kind: str
         if unknown:
             raise ValueError(f"species {unknown} are not in species_names {names}")
         codes = np.array([lookup[s] for s in sp.tolist()], dtype=np.int64)
-    draw = {"disk": disk_mask, "heatmap": gaussian_heatmap}.get(kind)
-    if draw is None:
-        raise ValueError(f"kind must be 'disk' or 'heatmap', got {kind!r}")
+    render = {"disk": disk_mask, "heatmap": gaussian_heatmap}.get(draw)
+    if render is None:
+        raise ValueError(f"draw must be 'disk' or 'heatmap', got {draw!r}")
     out = np.zeros((len(names), h, w), np.float32)
     for c in range(len(names)):
         sel = codes == c
         if sel.any():
-            out[c] = draw(xy[sel], (h, w), **size)
+            out[c] = render(xy[sel], (h, w), **size)
     return out
 
 
