@@ -384,7 +384,7 @@ class AtomColumnDataset(Dataset):
         if not -n <= i < n:
             raise IndexError(f"index {i} out of range for a dataset of {n} images")
         j = int(self.indices[i])
-        return self._builder.build(self.reader, j, rng_key=(j,))
+        return self._builder.build(self.reader, j, rng_key=(0, j))
 
     def record(self, i: int):
         """The full :class:`~atomdata.schema.ImageRecord` of item ``i`` (untransformed labels)."""
