@@ -99,33 +99,31 @@ def _check_shape(shape) -> tuple[int, int]:
 
 
 def _stamp(xy: np.ndarray, shape: tuple[int, int], half: int):
-    """Pixel windows of half-width ``half`` around each position, clipped to the image.
+    """Pixel windows of half-width ``half`` around each position.
 
-    Returns rows, cols (N, K) pixel indices, dy, dx (N, K) offsets from the exact positions [px]
-    and the in-image flags of rows and cols (N, K); K = 2*half+1.
+    Returns rows, cols (N, K) pixel indices clipped into the image, dy, dx (N, K)
+    offsets of the unclipped pixels from the exact positions [px], and the
+    in-image flags of rows and cols (N, K); K = 2*half+1.
     """
     h, w = shape
     k = np.arange(-half, half + 1)
-    cx = np.rint(xy[:, 0]).astype(np.int64)
-    cy = np.rint(xy[:, 1]).astype(np.int64)
-    cols = cx[:, None] + k[None, :]
-    rows = cy[:, None] + k[None, :]
-    dx = cols - xy[:, 0:1]
+    rows = np.rint(xy[:, 1]).astype(np.int64)[:, None] + k[None, :]
+    cols = np.rint(xy[:, 0]).astype(np.int64)[:, None] + k[None, :]
     dy = rows - xy[:, 1:2]
-    return rows, cols, dy, dx, (rows >= 0) & (rows < h), (cols >= 0) & (cols < w)
+    dx = cols - xy[:, 0:1]
+    row_ok = (rows >= 0) & (rows < h)
+    col_ok = (cols >= 0) & (cols < w)
+    return np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1), dy, dx, row_ok, col_ok
 
 
-def _scatter_max(out: np.ndarray, rows, cols, dy, dx, row_ok, col_ok, values_fn) -> None:
-    """Write ``values_fn(dy2, dx2)`` of every window into ``out`` with a pixel-wise maximum."""
-    dy2 = (dy * dy).astype(np.float32)[:, :, None]
-    dx2 = (dx * dx).astype(np.float32)[:, None, :]
-    vals = values_fn(dy2, dx2)  # (N, K, K)
-    ok = row_ok[:, :, None] & col_ok[:, None, :]
+def _scatter_max(out: np.ndarray, rows, cols, vals: np.ndarray) -> None:
+    """Write the (N, K, K) window values ``vals`` (>= 0) into ``out`` with a pixel-wise maximum.
+
+    Window pixels outside the image must carry the value 0: they are clipped onto
+    edge pixels, where a maximum with 0 changes nothing (``out`` starts at 0).
+    """
     flat = rows[:, :, None] * out.shape[1] + cols[:, None, :]
-    if ok.all():
-        np.maximum.at(out.reshape(-1), flat.reshape(-1), vals.astype(out.dtype, copy=False).reshape(-1))
-    else:
-        np.maximum.at(out.reshape(-1), flat[ok], vals.astype(out.dtype, copy=False)[ok])
+    np.maximum.at(out.reshape(-1), flat.reshape(-1), vals.astype(out.dtype, copy=False).reshape(-1))
 
 
 def gaussian_heatmap(xy, shape, *, sigma_px: Optional[float] = None, sigma_A: Optional[float] = None,
@@ -176,8 +174,12 @@ def gaussian_heatmap(xy, shape, *, sigma_px: Optional[float] = None, sigma_A: Op
     if len(xy) == 0:
         return out
     half = max(1, int(math.ceil(truncate * sigma)))
-    inv = np.float32(-0.5 / sigma**2)
-    _scatter_max(out, *_stamp(xy, (h, w), half), lambda dy2, dx2: np.exp((dy2 + dx2) * inv))
+    rows, cols, dy, dx, row_ok, col_ok = _stamp(xy, (h, w), half)
+    inv = -0.5 / sigma**2
+    # separable: exp(-(dx^2 + dy^2) / 2s^2) = exp(-dy^2 / 2s^2) * exp(-dx^2 / 2s^2)
+    gy = (np.exp((dy * dy) * inv) * row_ok).astype(np.float32)  # 0 outside the image
+    gx = (np.exp((dx * dx) * inv) * col_ok).astype(np.float32)
+    _scatter_max(out, rows, cols, gy[:, :, None] * gx[:, None, :])
     return out
 
 
@@ -218,8 +220,10 @@ def disk_mask(xy, shape, *, radius_A: Optional[float] = None, radius_px: Optiona
     if len(xy) == 0:
         return out
     half = max(1, int(math.ceil(r)))
-    r2 = np.float32(r * r)
-    _scatter_max(out, *_stamp(xy, (h, w), half), lambda dy2, dx2: (dy2 + dx2) <= r2)
+    rows, cols, dy, dx, row_ok, col_ok = _stamp(xy, (h, w), half)
+    inside_disk = ((dy * dy)[:, :, None] + (dx * dx)[:, None, :]) <= r * r
+    inside_disk &= row_ok[:, :, None] & col_ok[:, None, :]  # 0 outside the image
+    _scatter_max(out, rows, cols, inside_disk)
     rows = np.clip(np.rint(xy[:, 1]).astype(np.int64), 0, h - 1)
     cols = np.clip(np.rint(xy[:, 0]).astype(np.int64), 0, w - 1)
     inside = (xy[:, 0] >= -0.5) & (xy[:, 0] < w - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] < h - 0.5)

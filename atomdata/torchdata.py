@@ -153,7 +153,11 @@ def _normalise(img: np.ndarray, rule: str) -> np.ndarray:
     img = img.astype(np.float32, copy=False)
     if rule == "minmax":
         lo, hi = float(img.min()), float(img.max())
-        return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+        if not hi > lo:
+            return np.zeros_like(img)
+        out = np.subtract(img, np.float32(lo))
+        out *= np.float32(1.0 / (hi - lo))
+        return out
     if rule == "zscore":
         mu, sd = float(img.mean()), float(img.std())
         return (img - mu) / sd if sd > 0 else np.zeros_like(img)
