@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -64,6 +65,22 @@ def raw_h5py(path: Path, n: int) -> float:
             img = ds[i]
     assert img.shape == SHAPE
     return time.perf_counter() - t
+
+
+def cpu_ms_per_image(path: Path, n: int) -> dict:
+    """CPU time [ms] per image in this process (immune to other processes' load, unlike wall time)."""
+    out = {}
+    t = time.process_time()
+    raw_h5py(path, n)
+    out["raw_h5py"] = (time.process_time() - t) / n * 1e3
+    for target in ("heatmap", "none"):
+        ds = AtomColumnDataset(path, target=target)
+        ds[0]
+        t = time.process_time()
+        for i in range(0, n, BATCH):
+            collate_columns([ds[j] for j in range(i, min(i + BATCH, n))])
+        out[f"item_{target}"] = (time.process_time() - t) / n * 1e3
+    return out
 
 
 def loader_epoch(loader) -> float:
@@ -145,6 +162,17 @@ def main(argv=None) -> int:
                       f"ratio to raw h5py {rate / raw_rate:5.2f}")
         goal = results["dataloader_heatmap_workers2_ratio_to_raw"]
         print(f"goal >= 0.8 at num_workers=2 (heatmap target): {'met' if goal >= 0.8 else 'NOT met'} ({goal:.2f})")
+
+        cpu = cpu_ms_per_image(path, args.n)
+        results["cpu_ms_per_image"] = cpu
+        print(f"CPU time per image in-process: raw h5py {cpu['raw_h5py']:.2f} ms, item+collate with heatmap "
+              f"{cpu['item_heatmap']:.2f} ms, without target {cpu['item_none']:.2f} ms; with 2 idle cores, "
+              f"2 workers could reach about {2 * cpu['raw_h5py'] / cpu['item_heatmap']:.2f} x raw (heatmap, "
+              "before inter-process transfer)")
+        with open("/proc/loadavg") as f:
+            results["loadavg_1min"] = float(f.read().split()[0])
+        print(f"1-minute load average during the run: {results['loadavg_1min']:.1f} on {os.cpu_count()} cores "
+              "(other processes share the cores: wall-time figures are pessimistic)")
 
         print()
         ours = min(first_batch_atomdata(path, 0) for _ in range(args.repeats))
