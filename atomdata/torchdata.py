@@ -54,6 +54,7 @@ __all__ = [
     "AtomColumnDataset",
     "IterableAtomColumnDataset",
     "DatasetNotFoundError",
+    "open_split_source",
     "collate_columns",
     "plot_sample",
     "NORMALIZATIONS",
