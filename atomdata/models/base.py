@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-__all__ = ["Locator", "check_image", "check_pixel_size"]
+__all__ = ["Locator", "BatchedLocator", "check_image", "check_pixel_size"]
 
 
 def check_image(image, *, name: str = "image") -> np.ndarray:
@@ -21,7 +21,7 @@ def check_image(image, *, name: str = "image") -> np.ndarray:
 
     Examples
     --------
-    >>> check_image([[0, 1], [2, 3]]).dtype
+    >>> check_image(np.arange(16).reshape(4, 4)).dtype
     dtype('float64')
     """
     arr = np.asarray(image)
@@ -128,6 +128,44 @@ class Locator(abc.ABC):
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self._options().items())
         return f"{type(self).__name__}({opts})"
+
+
+class BatchedLocator(Locator):
+    """A locator whose expensive step runs on a batch of same-shape images (a network).
+
+    Subclasses implement :meth:`_maps` (same-shape checked images -> one map per image) and
+    :meth:`_decode` (one map -> positions (N, 2) (x, y) px); ``batch_size`` caps a batch.
+    """
+
+    batch_size: int = 8
+
+    @abc.abstractmethod
+    def _maps(self, images: list) -> Sequence:
+        """One output map per image; all images have the same shape."""
+
+    @abc.abstractmethod
+    def _decode(self, out) -> np.ndarray:
+        """Positions (N, 2) (x, y) px from one output map."""
+
+    def _locate(self, image, pixel_size_A):
+        xy = self._decode(self._maps([image])[0])
+        return xy, np.zeros(len(xy), np.int64)
+
+    def predict_batch(self, images: Sequence, pixel_sizes_A, *, return_classes: bool = False) -> list:
+        """Locate columns in many images; same-shape images share forward passes of ``batch_size``."""
+        images = [check_image(im, name=f"images[{i}]") for i, im in enumerate(images)]
+        _broadcast_sizes(pixel_sizes_A, len(images))  # validated; the networks do not use it
+        results: list = [None] * len(images)
+        by_shape: dict = {}
+        for i, im in enumerate(images):
+            by_shape.setdefault(im.shape, []).append(i)
+        for idx in by_shape.values():
+            for start in range(0, len(idx), self.batch_size):
+                chunk = idx[start:start + self.batch_size]
+                for i, out in zip(chunk, self._maps([images[j] for j in chunk])):
+                    xy = np.asarray(self._decode(out), dtype=np.float64).reshape(-1, 2)
+                    results[i] = (xy, np.zeros(len(xy), np.int64)) if return_classes else xy
+        return results
 
 
 def _broadcast_sizes(pixel_sizes_A, n: int) -> list[float]:

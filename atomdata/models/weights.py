@@ -33,6 +33,7 @@ __all__ = [
     "WeightsIntegrityError",
     "weights_cache_dir",
     "resolve_weights",
+    "load_state_dict_file",
 ]
 
 
@@ -238,3 +239,26 @@ def _download(spec: WeightsSpec, folder: Path, *, progress: bool) -> ResolvedWei
         ) from e
     path = Path(fetched)
     return ResolvedWeights(path, sha256_file(path), "download", spec.url)
+
+
+def load_state_dict_file(path: os.PathLike | str) -> tuple[dict, dict]:
+    """Read a PyTorch weights file: a bare state_dict or a checkpoint ``{"state_dict": ..., "meta": ...}``.
+
+    Returns ``(state_dict, meta)``; ``meta`` is ``{}`` for a bare state_dict.  A ``"module."``
+    prefix (``torch.nn.DataParallel``) is removed from the keys.  Only tensors and plain
+    containers are unpickled (``weights_only=True``).
+    """
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise WeightsError(f"cannot read weights file {path} as a PyTorch state_dict ({type(e).__name__}: {e})") from e
+    meta: dict = {}
+    if isinstance(obj, dict) and "state_dict" in obj:
+        meta = dict(obj.get("meta") or {})
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise WeightsError(f"weights file {path} holds a {type(obj).__name__}, expected a state_dict (a dict of tensors)")
+    state = {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
+    return state, meta

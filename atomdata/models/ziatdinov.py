@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from .base import Locator, _broadcast_sizes, check_image
-from .weights import ResolvedWeights, WeightsSpec, resolve_weights
+from .base import BatchedLocator, check_image
+from .weights import ResolvedWeights, WeightsSpec, load_state_dict_file, resolve_weights
 
 __all__ = ["ZIATDINOV_CUBIC_WEIGHTS", "AtomNetCubic", "ZiatdinovAtomNet", "blob_centres", "default_device"]
 
@@ -172,7 +172,7 @@ def blob_centres(mask: np.ndarray, *, border_px: float = 5.0) -> np.ndarray:
     return np.column_stack([x[keep], y[keep]])
 
 
-class ZiatdinovAtomNet(Locator):
+class ZiatdinovAtomNet(BatchedLocator):
     """Ziatdinov's AtomNet (cubic) with the published inference; registry name ``ziatdinov-atomnet-cubic``.
 
     Parameters
@@ -216,7 +216,8 @@ class ZiatdinovAtomNet(Locator):
                 "Electron Microscopy Images: Chemical Identification and Tracking Local Transformations', "
                 "ACS Nano 11, 12742-12752 (2017), doi:10.1021/acsnano.7b07504; weights: "
                 "pycroscopy/AICrystallographer, AtomNet/saved_models/cubic-best_weights.pt")
-    licence = "MIT (pycroscopy/AICrystallographer)"
+    licence = ("not stated in pycroscopy/AICrystallographer (AtomNet); atomdata does not redistribute the "
+               "weights, it downloads them from the authors' repository")
 
     def __init__(self, weights=None, *, device=None, threshold: float = 0.5, border_px: float = 5.0,
                  eight_bit: bool = True, batch_size: int = 8, download: bool = True, progress: bool = False,
@@ -232,7 +233,7 @@ class ZiatdinovAtomNet(Locator):
         self.device = torch.device(device) if device is not None else default_device()
         self.weights: ResolvedWeights = resolve_weights(ZIATDINOV_CUBIC_WEIGHTS, weights, cache_root=cache_root,
                                                         download=download, progress=progress)
-        state = torch.load(self.weights.path, map_location="cpu", weights_only=True)
+        state, _ = load_state_dict_file(self.weights.path)
         net = AtomNetCubic()
         net.load_state_dict(state, strict=True)
         self.net = net.eval().to(self.device)
@@ -272,28 +273,11 @@ class ZiatdinovAtomNet(Locator):
                 out[live] = self.net(x)[:, 0].float().cpu().numpy()
         return out
 
-    def _locate(self, image, pixel_size_A):
-        xy = self._centres(self.probability([image])[0])
-        return xy, np.zeros(len(xy), np.int64)
+    def _maps(self, images):
+        return self.probability(images)
 
-    def _centres(self, prob: np.ndarray) -> np.ndarray:
+    def _decode(self, prob):
         return blob_centres(prob > self.threshold, border_px=self.border_px)
-
-    def predict_batch(self, images, pixel_sizes_A, *, return_classes: bool = False) -> list:
-        """Locate columns in many images, running same-shape images through the network together."""
-        images = [check_image(im) for im in images]
-        _broadcast_sizes(pixel_sizes_A, len(images))  # validate
-        results: list = [None] * len(images)
-        by_shape: dict = {}
-        for i, im in enumerate(images):
-            by_shape.setdefault(im.shape, []).append(i)
-        for idx in by_shape.values():
-            for start in range(0, len(idx), self.batch_size):
-                chunk = idx[start:start + self.batch_size]
-                for i, prob in zip(chunk, self.probability([images[j] for j in chunk])):
-                    xy = self._centres(prob)
-                    results[i] = (xy, np.zeros(len(xy), np.int64)) if return_classes else xy
-        return results
 
     # -- identity -----------------------------------------------------------------------------
     def _weights_info(self):
