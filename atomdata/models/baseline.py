@@ -165,8 +165,8 @@ class PeakBaseline(Locator):
     refine_radius_A : float, optional
         Refinement window radius [Å]; default ``min_separation_A / 2``.
     border_px : int, optional
-        Maxima closer than this to the image border are ignored; default ``min_distance``
-        (``peak_local_max``'s own default).
+        Maxima closer than this to the image border [px] are ignored; default half the
+        separation in pixels (at least 1).  0 keeps them all.
 
     Examples
     --------
@@ -213,7 +213,7 @@ class PeakBaseline(Locator):
         if not hi > lo:
             return np.empty((0, 2)), np.empty(0, np.int64)
         min_distance = max(1, int(round(self.min_separation_A / pixel_size_A)))
-        border = min_distance if self.border_px is None else int(self.border_px)
+        border = max(1, min_distance // 2) if self.border_px is None else int(self.border_px)
         peaks = peak_local_max(smooth, min_distance=min_distance, threshold_abs=lo + self.threshold_rel * (hi - lo),
                                exclude_border=border if border > 0 else False)
         xy = peaks[:, ::-1].astype(np.float64)  # (row, col) -> (x, y)
