@@ -210,7 +210,7 @@ class LinAtomSegNet(BatchedLocator):
                 net.load_state_dict(state, strict=True)
             except RuntimeError as e:
                 raise ValueError(f"{self.weights.path} is not a state_dict of AtomSegUNet: {e}") from e
-        self.net = net.eval().to(self.device)
+        self.net = net.eval().to(self.device, memory_format=torch.channels_last)
 
     def output8(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Network outputs of same-shape images scaled to uint8 0..255, shape (B, H, W)."""
@@ -223,7 +223,8 @@ class LinAtomSegNet(BatchedLocator):
         for i, im in enumerate(images):
             batch[i, 0, top:top + h, left:left + w] = to_8bit(im) / np.float32(255)
         with torch.inference_mode():
-            out = self.net(torch.from_numpy(batch).to(self.device))[:, 0, top:top + h, left:left + w]
+            x = torch.from_numpy(batch).to(self.device).contiguous(memory_format=torch.channels_last)
+            out = self.net(x)[:, 0, top:top + h, left:left + w]
             out = out.double().cpu().numpy()
         result = np.empty(out.shape, np.uint8)
         for i, o in enumerate(out):
