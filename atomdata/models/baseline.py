@@ -8,7 +8,7 @@ Steps, with every length given in Angstrom and converted with the image's pixel 
 3. Sub-pixel refinement of each maximum in a disc of radius ``refine_radius_A``:
    ``"com"`` -- centre of mass of the smoothed intensity above the disc's minimum, iterated
    with the disc re-centred; ``"gaussian"`` -- then a least-squares fit of a round 2-D Gaussian
-   plus constant background to the raw image (:func:`scipy.optimize.least_squares`);
+   plus constant background to the raw image (Levenberg-Marquardt, all columns at once);
    ``None`` -- the integer maxima.
 
 Positions are (x, y) in pixels, x = column index, y = row index, origin at the centre of the
@@ -93,8 +93,12 @@ def refine_centre_of_mass(image: np.ndarray, xy: np.ndarray, *, radius_px: float
     return xy
 
 
-def refine_gaussian(image: np.ndarray, xy: np.ndarray, *, radius_px: float, sigma_px: float) -> np.ndarray:
+def refine_gaussian(image: np.ndarray, xy: np.ndarray, *, radius_px: float, sigma_px: float,
+                    iterations: int = 30) -> np.ndarray:
     """Refine positions by fitting ``A exp(-r^2 / 2 s^2) + B`` to the pixels of a disc per column.
+
+    All columns are fitted together by a vectorised Levenberg-Marquardt least-squares loop
+    (one 5 x 5 damped normal-equation solve per column and iteration).
 
     Parameters
     ----------
@@ -103,14 +107,17 @@ def refine_gaussian(image: np.ndarray, xy: np.ndarray, *, radius_px: float, sigm
     xy : ndarray, shape (N, 2)
         Starting positions (x, y) px.
     radius_px : float
-        Fit-window radius [px].
+        Fit-window radius [px], a disc around the pixel nearest to each start.
     sigma_px : float
         Starting Gaussian width [px].
+    iterations : int
+        Levenberg-Marquardt iterations.
 
     Returns
     -------
     ndarray, shape (N, 2)
-        Fitted (x, y) px; a fit that fails or moves farther than ``radius_px`` keeps the start.
+        Fitted (x, y) px; a fit with a non-positive amplitude or width, or one that moves
+        farther than ``radius_px``, keeps the start.
 
     Examples
     --------
@@ -119,33 +126,54 @@ def refine_gaussian(image: np.ndarray, xy: np.ndarray, *, radius_px: float, sigm
     >>> refine_gaussian(im, np.array([[10.0, 10.0]]), radius_px=5, sigma_px=2).round(3)
     array([[10.3,  9.8]])
     """
-    from scipy.optimize import least_squares
-
-    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2).copy()
+    start = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    if len(start) == 0:
+        return start.copy()
     dx, dy = _disc_offsets(radius_px)
     h, w = image.shape
-    for k, (x0, y0) in enumerate(xy):
-        px, py = np.rint(x0) + dx, np.rint(y0) + dy
-        inside = (px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)
-        px, py = px[inside], py[inside]
-        if len(px) < 6:
-            continue
-        vals = image[py.astype(np.intp), px.astype(np.intp)]
-        b0 = vals.min()
-        a0 = max(vals.max() - b0, 1e-12)
+    px = np.rint(start[:, :1]) + dx[None, :]
+    py = np.rint(start[:, 1:]) + dy[None, :]
+    weight = ((px >= 0) & (px <= w - 1) & (py >= 0) & (py <= h - 1)).astype(np.float64)
+    vals = _sample(image, px, py)
+    lo = np.where(weight > 0, vals, np.inf).min(axis=1)
+    hi = np.where(weight > 0, vals, -np.inf).max(axis=1)
+    p = np.column_stack([np.maximum(hi - lo, 1e-12), start, np.full(len(start), float(sigma_px)), lo])
 
-        def residual(p, px=px, py=py, vals=vals):
-            a, xc, yc, s, b = p
-            return a * np.exp(-((px - xc) ** 2 + (py - yc) ** 2) / (2 * s * s)) + b - vals
+    def residual_and_jacobian(p):
+        a, xc, yc, s, b = (p[:, k:k + 1] for k in range(5))
+        ex, ey = px - xc, py - yc
+        r2 = ex * ex + ey * ey
+        e = np.exp(-r2 / (2 * s * s))
+        res = (a * e + b - vals) * weight
+        ae = a * e * weight
+        jac = np.stack([e * weight, ae * ex / s ** 2, ae * ey / s ** 2, ae * r2 / s ** 3, weight], axis=-1)
+        return res, jac
 
+    res, jac = residual_and_jacobian(p)
+    cost = (res ** 2).sum(axis=1)
+    damping = np.full(len(p), 1e-3)
+    eye = np.eye(5)
+    for _ in range(iterations):
+        jtj = np.einsum("nmi,nmj->nij", jac, jac)
+        grad = np.einsum("nmi,nm->ni", jac, res)
+        lhs = jtj + damping[:, None, None] * (jtj * eye + 1e-12 * eye)
         try:
-            fit = least_squares(residual, [a0, x0, y0, sigma_px, b0], x_scale="jac", max_nfev=200)
-        except (ValueError, np.linalg.LinAlgError):
-            continue
-        a, xc, yc, s, _ = fit.x
-        if fit.success and a > 0 and s > 0 and np.hypot(xc - x0, yc - y0) <= radius_px:
-            xy[k] = (xc, yc)
-    return xy
+            step = np.linalg.solve(lhs, -grad[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            break
+        trial = p + step
+        trial[:, 3] = np.abs(trial[:, 3]) + 1e-6
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            new_res, new_jac = residual_and_jacobian(trial)
+            new_cost = (new_res ** 2).sum(axis=1)
+        better = np.isfinite(new_cost) & (new_cost < cost)
+        p[better], res[better], jac[better], cost[better] = trial[better], new_res[better], new_jac[better], new_cost[better]
+        damping = np.where(better, damping / 3, damping * 4)
+    out = start.copy()
+    ok = (p[:, 0] > 0) & (p[:, 3] > 0) & (np.hypot(p[:, 1] - start[:, 0], p[:, 2] - start[:, 1]) <= radius_px)
+    ok &= np.isfinite(p).all(axis=1) & (hi > lo)
+    out[ok] = p[ok, 1:3]
+    return out
 
 
 class PeakBaseline(Locator):
