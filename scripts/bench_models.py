@@ -69,9 +69,8 @@ def _time(fn, repeats: int) -> float:
 
 
 def _weights(path):
-    from atomdata.models.weights import WeightsError
+    from atomdata.models.weights import WeightsError, resolve_weights
     from atomdata.models.ziatdinov import ZIATDINOV_CUBIC_WEIGHTS
-    from atomdata.models.weights import resolve_weights
 
     try:
         return resolve_weights(ZIATDINOV_CUBIC_WEIGHTS, path, download=False).path
