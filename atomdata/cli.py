@@ -185,6 +185,41 @@ def _add_evaluate(sub) -> None:
 _COMMANDS.append(_add_evaluate)
 
 
+def _cmd_reproduce(args) -> int:
+    import logging
+
+    from .reproduce import reproduce
+
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    kwargs = {"models": args.models} if args.models else {}
+    result = reproduce(args.out, quick=args.quick, data=args.data, protocol=args.protocol,
+                       tolerance_A=args.tolerance_A, train_missing=not args.no_train, n_boot=args.n_boot,
+                       progress=not args.quiet, **kwargs)
+    print(result.report_path.read_text())
+    print(f"report: {result.report_path}")
+    print(f"total time: {result.timings_s['total']:.0f} s")
+    for name, why in result.models_skipped.items():
+        print(f"not run: {name}: {why}")
+    return 0
+
+
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="Build the benchmark if missing, run every model, compare cutoffs with the paper.")
+    p.add_argument("--out", default=None, help="Output folder (default ./reproduction or ./reproduction-quick).")
+    p.add_argument("--quick", action="store_true", help="Use the quick build (minutes on 2 cores; coarse cutoffs).")
+    p.add_argument("--data", default=None, help="A dataset folder with manifest.json instead of the cached/built default.")
+    p.add_argument("--models", nargs="+", default=None, help="Registry names to run (default: all three).")
+    p.add_argument("--protocol", default="one_to_one", choices=["one_to_one", "wei2022"])
+    p.add_argument("--tolerance-A", type=float, default=None, help="Match tolerance [Å] (default: the protocol's).")
+    p.add_argument("--no-train", action="store_true", help="Skip lin-atomsegnet instead of training it when its weights are missing.")
+    p.add_argument("--n-boot", type=int, default=1000, help="Bootstrap replicates for confidence intervals.")
+    p.add_argument("--quiet", action="store_true", help="No progress bars.")
+    p.set_defaults(func=_cmd_reproduce)
+
+
+_COMMANDS.append(_add_reproduce)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``atomdata`` command."""
     from . import __version__
