@@ -320,7 +320,9 @@ def scan_path(shape: tuple[int, int], *, flyback_error_px: float = 0.0, random_d
     h, w = shape
     jitter = rng.standard_normal(h) * flyback_error_px
     phi = rng.uniform(0, 2 * np.pi)
-    coeffs = np.vstack([[np.cos(phi), np.sin(phi)], 0.15 * rng.standard_normal((3, 2)) / np.arange(1, 4)[:, None]])
+    # bounded harmonics: |u'| <= 1 + 0.15 pi * 3 while max|u| >= |u(1)| = 1, so the scan cannot fold for
+    # random_drift < 0.41
+    coeffs = np.vstack([[np.cos(phi), np.sin(phi)], rng.uniform(-0.15, 0.15, (3, 2)) / np.arange(1, 4)[:, None]])
     t = np.linspace(0, 1, 1001)[:, None]
     path = t * coeffs[0] + sum(np.sin(np.pi * k * t) * coeffs[k] for k in range(1, 4))
     coeffs = coeffs * (random_drift * max(h, w) / np.linalg.norm(path, axis=1).max())
@@ -559,23 +561,26 @@ def simulate_image(params: ImageParams) -> SimulatedImage:
         image = final.astype(np.float32)
     clean_final = clean_final * gain
 
+    def sig(v):  # 9 significant digits: stored metrics do not depend on floating-point summation order
+        return None if v is None else float(f"{v:.9g}")
+
     nn = _median_nn_px(columns.target_xy)
     spacing = structure.lattice.nearest_column_spacing_A
     quality = QualityMetrics(
         pixel_size_A=p.pixel_size_A,
         atoms_per_100px=MetricValue(nominal=100.0 * p.pixel_size_A / spacing,
-                                    measured=None if nn is None else 100.0 / nn),
-        contrast=MetricValue(nominal=p.contrast, measured=measure_contrast(image)),
-        psnr_db=MetricValue(nominal=p.psnr_db, measured=measure_psnr_db(image, clean_final)),
-        resolution_pm=MetricValue(nominal=p.resolution_pm if p.probe == "gaussian" else None, measured=res_pm),
+                                    measured=None if nn is None else sig(100.0 / nn)),
+        contrast=MetricValue(nominal=p.contrast, measured=sig(measure_contrast(image))),
+        psnr_db=MetricValue(nominal=p.psnr_db, measured=sig(measure_psnr_db(image, clean_final))),
+        resolution_pm=MetricValue(nominal=p.resolution_pm if p.probe == "gaussian" else None, measured=sig(res_pm)),
         dose_e_per_A2=MetricValue(nominal=p.dose_e_per_A2),
         flyback_error_px=MetricValue(nominal=p.flyback_error_px,
-                                     measured=float(np.sqrt(np.mean(path.flyback_px**2)))),
-        random_drift=MetricValue(nominal=p.random_drift, measured=path.max_drift_px / max(h, w)),
-        background=MetricValue(nominal=p.background, measured=float(bg.mean())),
+                                     measured=sig(float(np.sqrt(np.mean(path.flyback_px**2))))),
+        random_drift=MetricValue(nominal=p.random_drift, measured=sig(path.max_drift_px / max(h, w))),
+        background=MetricValue(nominal=p.background, measured=sig(float(bg.mean()))),
     )
     lattice = structure.lattice.model_copy(update={"in_plane_rotation_deg": float(p.rotation_deg)})
-    extra = {"simulation": {"offset_A": [float(v) for v in offset_A], "readout_sigma_counts": readout_sigma * gain,
-             "gain_counts": gain, "black_level_counts": float(offset * gain)}}
+    extra = {"simulation": {"offset_A": [sig(v) for v in offset_A], "readout_sigma_counts": sig(readout_sigma * gain),
+             "gain_counts": sig(gain), "black_level_counts": sig(float(offset * gain))}}
     return SimulatedImage(image=image, clean=clean_final, columns=columns, quality=quality,
                           lattice=lattice, params=p, extra=extra)
