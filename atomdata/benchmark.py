@@ -196,6 +196,14 @@ def _log_uniform(rng, lo, hi) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
+def _aberration_pixel_cap(p: dict) -> float:
+    """Pixel size capped so the aberration-limited probe is sampled without refining the grid (speed)."""
+    from .probe import AberrationProbe
+
+    cap = 0.95 * AberrationProbe(p["semiangle_mrad"], energy_keV=200.0).max_pixel_size_A()
+    return float(min(p["pixel_size_A"], cap))
+
+
 def _generality_specs(cfg: BenchmarkConfig) -> list[ImageSpec]:
     size = (cfg.image_size, cfg.image_size)
     plan = [(f"gen_{s}", s, "typical") for s in _HARD]
@@ -221,6 +229,8 @@ def _generality_specs(cfg: BenchmarkConfig) -> list[ImageSpec]:
                 p.update(probe="aberration", resolution_pm=None, source_size_pm=float(rng.uniform(20, 50)),
                          semiangle_mrad=float(rng.uniform(18, 30)), defocus_A=float(rng.uniform(-40, 40)),
                          cs_mm=float(rng.uniform(0, 0.005)))
+            if kind == "aberration":
+                p["pixel_size_A"] = _aberration_pixel_cap(p)
             specs.append(ImageSpec(f"generality-{i:05d}", "generality", subset,
                                    ImageParams(**p, seed=image_seed(cfg.version, "generality", i))))
     return specs
@@ -249,6 +259,7 @@ def _random_specs(cfg: BenchmarkConfig, split: str, n: int) -> list[ImageSpec]:
         if rng.random() < 0.15:
             p.update(probe="aberration", resolution_pm=None, semiangle_mrad=float(rng.uniform(18, 30)),
                      defocus_A=float(rng.uniform(-40, 40)), cs_mm=float(rng.uniform(0, 0.005)))
+            p["pixel_size_A"] = _aberration_pixel_cap(p)
         specs.append(ImageSpec(f"{split}-{i:05d}", split, f"{split}_{structure}",
                                ImageParams(**p, seed=image_seed(cfg.version, split, i))))
     return specs

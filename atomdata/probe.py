@@ -172,7 +172,7 @@ class AberrationProbe:
 
     def _fwhm_pm(self, source_size_pm: float) -> float:
         d = self.max_pixel_size_A() / 4.0
-        n = 512
+        n = 256
         otf = self.otf((n, n), d)
         if source_size_pm > 0:
             otf = otf * GaussianProbe(source_size_pm).otf((n, n), d)
