@@ -149,6 +149,7 @@ def build_dataset(
     progress: bool = True,
     splits: Optional[Iterable[str]] = None,
     config: Optional[BenchmarkConfig] = None,
+    keep_shards: bool = False,
 ) -> Path:
     """Build the benchmark's split files and ``manifest.json``; returns the dataset folder.
 
@@ -167,6 +168,8 @@ def build_dataset(
         Only these splits (default all of ``train, val, test, generality``).
     config : BenchmarkConfig, optional
         Overrides ``quick``.
+    keep_shards : bool
+        Keep the shard files after merging (e.g. to hand them to another tool).
 
     Returns
     -------
@@ -253,6 +256,8 @@ def build_dataset(
     for s in todo_splits:
         infos[s] = _split_info(out / f"{s}.h5")
     write_manifest(out, _manifest(cfg, infos))
+    if keep_shards:
+        return out
     for s in todo_splits:
         for p in shard_lists[s]:
             p.unlink(missing_ok=True)
