@@ -228,3 +228,21 @@ def test_render_columns_rejects_bad_input():
         render_columns([[1, 2]], [1], shape=(8, 8), pixel_size_A=0)
     with pytest.raises(ValueError, match="fold"):
         render_columns([[1, 2]], [1], shape=(3, 8), pixel_size_A=0.1, row_y=[0, 2, 1])
+
+
+@pytest.mark.slow
+@pytest.mark.abtem
+def test_fast_model_matches_abtem_prism_with_frozen_phonons():
+    """Higher-fidelity check: abTEM PRISM (frozen phonons) vs the fast model on one small SrTiO3 [100] slab."""
+    pytest.importorskip("abtem")
+    from atomdata.fidelity import abtem_haadf, fit_fast_model, sto_slab
+
+    ref = abtem_haadf(sto_slab((3, 3, 5)), num_configs=4, seed=1)
+    assert ref.image.shape == (40, 40)
+    # the brightest pixel is on a Sr column (cell corner), the scan is image[y, x]
+    y, x = np.unravel_index(ref.image.argmax(), ref.image.shape)
+    a_px = 3.905 / ref.pixel_size_A
+    assert min(x, a_px - x) < 1.5 and min(y, a_px - y) < 1.5
+    fit = fit_fast_model(ref)
+    assert fit["pearson"] >= 0.98, fit
+    assert 1.3 < fit["exponent"] < 2.1 and 30 < fit["fwhm_pm"] < 120
