@@ -85,6 +85,30 @@ def _add_cite(sub) -> None:
                    help="bibtex (default), cff (CITATION.cff YAML) or datacite (JSON).")
     p.set_defaults(func=_cmd_cite)
 
+def _cmd_build(args) -> int:
+    from .build import build_dataset
+
+    out = build_dataset(args.out, quick=args.quick, workers=args.workers, progress=not args.no_progress,
+                        splits=args.splits)
+    print(out)
+    if args.preview:
+        from .preview import preview_montage
+
+        print(preview_montage(out, args.preview))
+    return 0
+
+
+def _add_build(sub) -> None:
+    p = sub.add_parser("build", help="Simulate the benchmark (splits + manifest.json); resumable, parallel.")
+    p.add_argument("--out", default=None, help="Output folder (default: the cache folder of the version).")
+    p.add_argument("--quick", action="store_true", help="Small but complete build for tests (version <v>-quick).")
+    p.add_argument("--workers", type=int, default=None, help="Worker processes (default: available CPUs).")
+    p.add_argument("--splits", nargs="+", default=None, metavar="SPLIT",
+                   help="Only these splits (train val test generality).")
+    p.add_argument("--preview", default=None, metavar="PNG", help="Also write a montage of one image per subset.")
+    p.add_argument("--no-progress", action="store_true", help="No progress bar.")
+    p.set_defaults(func=_cmd_build)
+
 
 #: Functions that add one sub-command each; other modules' commands are appended here.
 _COMMANDS: list[Callable] = [_add_info, _add_validate]
@@ -218,6 +242,8 @@ def _add_reproduce(sub) -> None:
 
 
 _COMMANDS.append(_add_reproduce)
+
+_COMMANDS.append(_add_build)
 
 
 def build_parser() -> argparse.ArgumentParser:
