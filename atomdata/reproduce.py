@@ -240,6 +240,7 @@ def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[
             continue
         timings[f"{name}: load/train"] = time.perf_counter() - t
         model_dir = out / name
+        model_dir.mkdir(parents=True, exist_ok=True)
         desc = locator.describe()
         t = time.perf_counter()
         preds = predict_split(locator, test, subsets=sweeps, progress=progress, desc=f"{name} test")
