@@ -43,10 +43,12 @@ def test_noisy_image_still_within_a_fraction_of_a_pixel():
 
 
 def test_separation_is_in_angstrom():
-    # two columns 1.0 A apart: resolved at 0.05 A/px (20 px apart) with a 0.8 A separation, merged with 1.5 A
+    # two columns 1.0 A apart (20 px at 0.05 A/px): the max-filter window is half the separation each way,
+    # so they are resolved with a 1.5 A separation (15 px window) and merged with 2.5 A (25 px window)
     image = render_columns([(30, 30), (50, 30)], [1, 1], (60, 80), sigma_px=3)
-    assert len(PeakBaseline(min_separation_A=0.8).predict(image, 0.05)) == 2
-    assert len(PeakBaseline(min_separation_A=1.5).predict(image, 0.05)) == 1
+    assert len(PeakBaseline(min_separation_A=1.5).predict(image, 0.05)) == 2
+    assert len(PeakBaseline(min_separation_A=2.5).predict(image, 0.05)) == 1
+    assert len(PeakBaseline(min_separation_A=2.5).predict(image, 0.1)) == 2  # same image read as 0.1 A/px
 
 
 def test_unrefined_positions_are_integer_maxima():

@@ -184,8 +184,11 @@ class PeakBaseline(Locator):
     sigma_A : float
         Smoothing width [Å].
     min_separation_A : float
-        Smallest distance between two columns [Å]; local maxima closer than this are merged
-        (``peak_local_max(min_distance=...)`` in pixels, at least 1).
+        Smallest distance between two columns [Å]. A maximum must be the highest pixel
+        within half this distance (``peak_local_max(min_distance=...)``, whose square
+        window reaches ``min_distance`` px each way, is given half the separation in
+        pixels, at least 1): a full-separation window would reach into the tails of a
+        brighter neighbour and lose faint columns such as S2 next to W.
     threshold_rel : float
         Keep maxima above ``min + threshold_rel * (max - min)`` of the smoothed image.
     refine : {"com", "gaussian", None}
@@ -213,7 +216,7 @@ class PeakBaseline(Locator):
                 "PeerJ 2:e453 (2014)")
     licence = "MIT (atomdata)"
 
-    def __init__(self, *, sigma_A: float = 0.25, min_separation_A: float = 1.2, threshold_rel: float = 0.2,
+    def __init__(self, *, sigma_A: float = 0.25, min_separation_A: float = 1.2, threshold_rel: float = 0.1,
                  refine: Optional[str] = "com", refine_radius_A: Optional[float] = None,
                  border_px: Optional[int] = None):
         for label, value in (("sigma_A", sigma_A), ("min_separation_A", min_separation_A)):
@@ -240,7 +243,7 @@ class PeakBaseline(Locator):
         lo, hi = float(smooth.min()), float(smooth.max())
         if not hi > lo:
             return np.empty((0, 2)), np.empty(0, np.int64)
-        min_distance = max(1, int(round(self.min_separation_A / pixel_size_A)))
+        min_distance = max(1, int(round(0.5 * self.min_separation_A / pixel_size_A)))
         border = max(1, min_distance // 2) if self.border_px is None else int(self.border_px)
         peaks = peak_local_max(smooth, min_distance=min_distance, threshold_abs=lo + self.threshold_rel * (hi - lo),
                                exclude_border=border if border > 0 else False)
