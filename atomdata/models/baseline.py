@@ -3,8 +3,9 @@
 Steps, with every length given in Angstrom and converted with the image's pixel size:
 
 1. Gaussian smoothing with ``sigma_A`` (:func:`scipy.ndimage.gaussian_filter`).
-2. Local maxima of the smoothed image (:func:`skimage.feature.peak_local_max`) at least
-   ``min_separation_A`` apart and above ``threshold_rel`` of the smoothed image's range.
+2. Local maxima of the smoothed image (:func:`skimage.feature.peak_local_max`): the highest
+   pixel within half of ``min_separation_A`` each way, above ``threshold_rel`` of the
+   smoothed image's range.
 3. Sub-pixel refinement of each maximum in a disc of radius ``refine_radius_A``:
    ``"com"`` -- centre of mass of the smoothed intensity above the disc's minimum, iterated
    with the disc re-centred; ``"gaussian"`` -- then a least-squares fit of a round 2-D Gaussian
