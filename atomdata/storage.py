@@ -53,6 +53,7 @@ __all__ = [
     "write_manifest",
     "atomic_path",
     "SplitLike",
+    "LazyH5",
 ]
 
 FORMAT_NAME = "atomdata-split"
@@ -372,7 +373,49 @@ _REQUIRED = (
 )
 
 
-class SplitFile:
+class LazyH5:
+    """Base of readers that open one HDF5 file (``self.path``) lazily, once per process.
+
+    A reader pickled to a DataLoader worker, or inherited through ``fork``, opens
+    its own handle on first use instead of sharing the parent's.
+    """
+
+    path: Path
+    _f: Optional[h5py.File] = None
+    _pid: Optional[int] = None
+
+    @property
+    def h5(self) -> h5py.File:
+        """The open ``h5py.File`` (opened lazily, once per process)."""
+        if self._f is None or self._pid != os.getpid():
+            self._f = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+            self._opened()
+        return self._f
+
+    def _opened(self) -> None:
+        """Hook called after the file was (re-)opened in this process."""
+
+    def close(self) -> None:
+        """Close the HDF5 handle (it re-opens on next access)."""
+        if self._f is not None and self._pid == os.getpid():
+            self._f.close()
+        self._f = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class SplitFile(LazyH5):
     """Read one split file lazily: random access to images, labels and records.
 
     The HDF5 file is opened on first use and re-opened after the object is
@@ -407,35 +450,15 @@ class SplitFile:
         self._pid = None
         self._cache = {}
 
-    @property
-    def h5(self) -> h5py.File:
-        """The open ``h5py.File`` (opened lazily, once per process)."""
-        if self._f is None or self._pid != os.getpid():
-            self._f = h5py.File(self.path, "r")
-            self._pid = os.getpid()
-            self._cache = {}
-        return self._f
+    def _opened(self) -> None:
+        self._cache = {}
 
     def close(self) -> None:
         """Close the HDF5 handle (it re-opens on next access)."""
-        if self._f is not None and self._pid == os.getpid():
-            self._f.close()
-            if "_fd" in self._cache:
-                os.close(self._cache["_fd"])
-        self._f = None
+        if self._f is not None and self._pid == os.getpid() and "_fd" in self._cache:
+            os.close(self._cache["_fd"])
+        super().close()
         self._cache = {}
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # -- validation -------------------------------------------------------------
     def _fail(self, what: str):

@@ -52,7 +52,6 @@ species ``"column"`` (the file does not label species).
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any, Iterator, Literal, Optional
@@ -74,7 +73,7 @@ from ._wei_fields import (
     space_group as parse_space_group,
 )
 from .schema import ColumnSet, ImageRecord, Lattice, Provenance, QualityMetrics
-from .storage import SplitFormatError
+from .storage import LazyH5, SplitFormatError
 
 __all__ = [
     "WEI_SOURCE_ID",
@@ -117,7 +116,7 @@ def _image_id(name: str, used: set) -> str:
     return out
 
 
-class WeiSplit:
+class WeiSplit(LazyH5):
     """The original Wei benchmark file read as an atomdata split (lazy, picklable).
 
     Parameters
@@ -181,32 +180,6 @@ class WeiSplit:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-
-    @property
-    def h5(self) -> h5py.File:
-        """The open ``h5py.File`` (opened lazily, once per process)."""
-        if self._f is None or self._pid != os.getpid():
-            self._f = h5py.File(self.path, "r")
-            self._pid = os.getpid()
-        return self._f
-
-    def close(self) -> None:
-        """Close the HDF5 handle (it re-opens on next access)."""
-        if self._f is not None and self._pid == os.getpid():
-            self._f.close()
-        self._f = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
 
     # -- layout check and index ----------------------------------------------------------
     def _fail(self, what: str):
