@@ -211,7 +211,8 @@ class RandomCrop(Transform):
         self.size = _size(size)
         self.pad_if_needed = pad_if_needed
 
-    def __call__(self, sample: dict, rng=None) -> dict:
+    def _padded(self, sample: dict) -> dict:
+        """The sample, padded to at least the crop size (or an error when padding is off)."""
         img = _check_sample(sample, type(self).__name__)
         h, w = self.size
         if img.shape[0] < h or img.shape[1] < w:
@@ -221,7 +222,12 @@ class RandomCrop(Transform):
                     "use a smaller crop or pad_if_needed=True"
                 )
             sample = _pad_to(sample, h, w)
-            img = sample["image"]
+        return sample
+
+    def __call__(self, sample: dict, rng=None) -> dict:
+        sample = self._padded(sample)
+        img = sample["image"]
+        h, w = self.size
         rng = as_generator(rng)
         top = int(rng.integers(0, img.shape[0] - h + 1))
         left = int(rng.integers(0, img.shape[1] - w + 1))
@@ -232,16 +238,9 @@ class CenterCrop(RandomCrop):
     """Crop the central (H, W) window (deterministic); labels shift with it. See :class:`RandomCrop`."""
 
     def __call__(self, sample: dict, rng=None) -> dict:
-        img = _check_sample(sample, type(self).__name__)
+        sample = self._padded(sample)
+        img = sample["image"]
         h, w = self.size
-        if img.shape[0] < h or img.shape[1] < w:
-            if not self.pad_if_needed:
-                raise ValueError(
-                    f"CenterCrop: image of shape {img.shape} is smaller than the crop {self.size}; "
-                    "use a smaller crop or pad_if_needed=True"
-                )
-            sample = _pad_to(sample, h, w)
-            img = sample["image"]
         return _crop(sample, (img.shape[0] - h) // 2, (img.shape[1] - w) // 2, h, w)
 
 
