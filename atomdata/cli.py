@@ -89,7 +89,7 @@ def _cmd_build(args) -> int:
     from .build import build_dataset
 
     out = build_dataset(args.out, quick=args.quick, workers=args.workers, progress=not args.no_progress,
-                        splits=args.splits)
+                        splits=args.splits, compression=None if args.compression == "none" else args.compression)
     print(out)
     if args.preview:
         from .preview import preview_montage
@@ -106,6 +106,8 @@ def _add_build(sub) -> None:
     p.add_argument("--splits", nargs="+", default=None, metavar="SPLIT",
                    help="Only these splits (train val test generality).")
     p.add_argument("--preview", default=None, metavar="PNG", help="Also write a montage of one image per subset.")
+    p.add_argument("--compression", default="gzip", choices=["gzip", "lzf", "none"],
+                   help="Image compression (default gzip, the released bytes; none: faster random reads, larger files).")
     p.add_argument("--no-progress", action="store_true", help="No progress bar.")
     p.set_defaults(func=_cmd_build)
 

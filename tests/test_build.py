@@ -184,3 +184,24 @@ def test_preview_picks_one_image_per_subset(quick):
             assert s.subsets[i] == subset
         with pytest.raises(ValueError, match="position"):
             pick_examples(s, position=2)
+
+
+def test_uncompressed_build_has_the_same_content(tmp_path):
+    """--compression none changes the bytes on disk, not the images or labels."""
+    import h5py
+    import numpy as np
+
+    from atomdata.build import build_dataset
+    from atomdata.storage import SplitFile
+
+    a = build_dataset(tmp_path / "gz", quick=True, workers=1, progress=False, splits=["val"])
+    b = build_dataset(tmp_path / "raw", quick=True, workers=1, progress=False, splits=["val"], compression=None)
+    sa, sb = SplitFile(a / "val.h5"), SplitFile(b / "val.h5")
+    key = sa.image_groups[0]
+    assert sa.h5[f"images/{key}"].compression == "gzip" and sb.h5[f"images/{key}"].compression is None
+    assert len(sa) == len(sb) > 0
+    for i in range(len(sa)):
+        np.testing.assert_array_equal(sa.image(i), sb.image(i))
+        assert sa.record(i) == sb.record(i)
+    with pytest.raises(ValueError, match="compression must be 'gzip', 'lzf' or None, got 'zip'"):
+        build_dataset(tmp_path / "bad", quick=True, workers=1, progress=False, compression="zip")
