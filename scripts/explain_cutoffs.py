@@ -221,7 +221,8 @@ def psnr_tables(runner: Runner, base: ImageParams, *, quick: bool, seeds: int) -
     rows = []
     for name, params in cases:
         rs = [runner.run(replace(params, seed=5000 + k)) for k in range(seeds)]
-        ours, wei, stored = (float(np.mean([r[key] for r in rs])) for key in ("psnr_ours", "psnr_wei", "psnr_wei_stored"))
+        ours, wei, stored = (float(np.mean([r[key] for r in rs]))
+                             for key in ("psnr_ours", "psnr_wei", "psnr_wei_stored"))
         rows.append([name, _f(ours, ".2f"), _f(wei, ".2f"), f"{wei - ours:+.2f}", _f(stored, ".2f")])
     out += ["### The two definitions on the same images", "",
             "Ours: 20 log10(range(noise-free) / RMSE). Wei's: 20 log10(max(noise-free) / RMSE), measured "
@@ -261,7 +262,8 @@ def psnr_tables(runner: Runner, base: ImageParams, *, quick: bool, seeds: int) -
 def resolution_tables(runner: Runner, base: ImageParams, *, quick: bool, seeds: int) -> str:
     out = ["## (c) Resolution", ""]
     if quick:
-        sweeps = [("Gaussian 25 dB (our baseline)", lambda r: replace(base, resolution_pm=r), (200.0, 230.0, 260.0, 290.0)),
+        sweeps = [("Gaussian 25 dB (our baseline)", lambda r: replace(base, resolution_pm=r),
+                   (200.0, 230.0, 260.0, 290.0)),
                   ("Poisson 100 e/Å²", lambda r: shot_noise(replace(base, resolution_pm=r), 100.0),
                    (150.0, 175.0, 200.0, 225.0))]
     else:
@@ -319,8 +321,9 @@ def main(argv=None) -> int:
         print(f"<!-- {make.__name__}: {time.perf_counter() - t:.0f} s -->\n", flush=True)
     w = model.describe().get("weights", {})
     head = ["# Why the Ziatdinov AtomNet cutoffs on SrTiO3 differ: evidence", "",
-            f"`scripts/explain_cutoffs.py{' --quick' if args.quick else ''}`: SrTiO3 [100], {args.size} x {args.size} px, "
-            f"{base.pixel_size_A:.4f} Å/px (5.5 atoms/100 px), benchmark baseline otherwise; {seeds} seed(s) per point; "
+            f"`scripts/explain_cutoffs.py{' --quick' if args.quick else ''}`: SrTiO3 [100], "
+            f"{args.size} x {args.size} px, {base.pixel_size_A:.4f} Å/px (5.5 atoms/100 px), benchmark baseline "
+            f"otherwise; {seeds} seed(s) per point; "
             f"{runner.n_images} images in {time.perf_counter() - t0:.0f} s; model `{MODEL}` "
             f"(weights sha256 {str(w.get('sha256', '?'))[:12]}); scores `score_image` (one_to_one); cutoffs "
             "`find_cutoff` (ID-recall < 0.90, ID-precision < 0.95, accuracy > 0.30 Å).", ""]
