@@ -1,11 +1,17 @@
 """The reproduction pipeline: published table lookup, comparison rows, and a quick end-to-end run."""
 import csv
 import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from atomdata.evaluate import Criteria, Cutoff
-from atomdata.reproduce import compare_cutoffs, published_cutoffs, reproduce
+from atomdata.reproduce import ReproductionResult, compare_cutoffs, published_cutoffs, reproduce
+from atomdata.reproduce_report import CUTOFF_DIFFERENCES_HEADING, cutoff_differences_text, write_reproduction_report
 
 
 def _cutoff(subset, metric, value, worse="higher"):
@@ -79,3 +85,63 @@ def test_missing_weights_are_reported_not_fatal(tmp_path, monkeypatch):
     why = res.models_skipped["ziatdinov-atomnet-cubic"]
     assert "nowhere.pt" in why
     assert "ziatdinov-atomnet-cubic" in (res.out_dir / "REPORT.md").read_text()
+
+
+def test_report_explains_why_cutoffs_differ(tmp_path):
+    """REPORT.md carries the packaged explanation (with its evidence tables) after the cutoff table."""
+    import tiny_dataset
+
+    data = tiny_dataset.build(tmp_path / "data", progress=False)
+    zr = published_cutoffs()["cutoffs"]["SrTiO3_simulated"]["ziatdinov_atomnet"]["resolution_pm"]
+    rows = compare_cutoffs({"ziatdinov-atomnet-cubic": [_cutoff("sto_sim_resolution_pm", "resolution_pm", 1.3 * zr)]})
+    out = tmp_path / "out"
+    out.mkdir()
+    result = ReproductionResult(out_dir=out, dataset_dir=data, models_run=["ziatdinov-atomnet-cubic"],
+                                comparison=rows, timings_s={"total": 1.0})
+    report = write_reproduction_report(result, quick=True, protocol="one_to_one", tolerance_A=None).read_text()
+    text = cutoff_differences_text().strip()
+    assert report.count(CUTOFF_DIFFERENCES_HEADING) == 1
+    section = report.split(CUTOFF_DIFFERENCES_HEADING, 1)[1]
+    assert section.lstrip().startswith(text)
+    assert report.index("## Cutoffs: published vs ours") < report.index(CUTOFF_DIFFERENCES_HEADING)
+    # the explanation nests under the section: no heading above level 3 of its own
+    assert not re.search(r"^#{1,2} ", text, flags=re.M)
+    for table in ("(a) Contrast", "(b) PSNR", "(c) Resolution"):
+        assert table in text
+
+
+def test_cutoff_explanation_quotes_the_published_cutoffs():
+    """The published SrTiO3 AtomNet values the explanation argues about are the packaged ones."""
+    pub = published_cutoffs()["cutoffs"]["SrTiO3_simulated"]["ziatdinov_atomnet"]
+    text = cutoff_differences_text()
+    assert f"Published: {pub['resolution_pm']:g} pm" in text
+    assert f"Published: {pub['contrast']:g}" in text
+    assert f"Published: {round(pub['psnr_db'], 1):g} dB" in text
+
+
+@pytest.mark.slow
+def test_explain_cutoffs_script_quick(tmp_path, shared_reference):
+    """scripts/explain_cutoffs.py --quick runs on the published weights; a black level leaves the scores unchanged."""
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "evidence.md"
+    env = {**os.environ, "PYTHONPATH": str(repo),
+           "ATOMDATA_ZIATDINOV_WEIGHTS": str(shared_reference / "ziatdinov_atomnet" / "cubic-best_weights.pt")}
+    r = subprocess.run([sys.executable, str(repo / "scripts" / "explain_cutoffs.py"), "--quick", "--size", "128",
+                        "--out", str(out)], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    md = out.read_text()
+    for head in ("## (a) Contrast", "## (b) PSNR", "## (c) Resolution"):
+        assert head in md
+    black = md.split("### Black level", 1)[1].split("###", 1)[0]
+    rows = [line.split("|")[1:-1] for line in black.splitlines() if re.match(r"\| (1|0\.23|0\.005) \|", line)]
+    assert len(rows) == 3
+    assert len({(r[4].strip(), r[5].strip()) for r in rows}) == 1  # same ID-recall and ID-precision
+
+
+def test_explain_cutoffs_script_without_weights_says_how(tmp_path):
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo), "ATOMDATA_ZIATDINOV_WEIGHTS": str(tmp_path / "nowhere.pt")}
+    r = subprocess.run([sys.executable, str(repo / "scripts" / "explain_cutoffs.py"), "--quick"],
+                       env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "ATOMDATA_ZIATDINOV_WEIGHTS" in r.stderr
