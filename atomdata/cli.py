@@ -85,6 +85,30 @@ def _add_cite(sub) -> None:
                    help="bibtex (default), cff (CITATION.cff YAML) or datacite (JSON).")
     p.set_defaults(func=_cmd_cite)
 
+def _cmd_build(args) -> int:
+    from .build import build_dataset
+
+    out = build_dataset(args.out, quick=args.quick, workers=args.workers, progress=not args.no_progress,
+                        splits=args.splits)
+    print(out)
+    if args.preview:
+        from .preview import preview_montage
+
+        print(preview_montage(out, args.preview))
+    return 0
+
+
+def _add_build(sub) -> None:
+    p = sub.add_parser("build", help="Simulate the benchmark (splits + manifest.json); resumable, parallel.")
+    p.add_argument("--out", default=None, help="Output folder (default: the cache folder of the version).")
+    p.add_argument("--quick", action="store_true", help="Small but complete build for tests (version <v>-quick).")
+    p.add_argument("--workers", type=int, default=None, help="Worker processes (default: available CPUs).")
+    p.add_argument("--splits", nargs="+", default=None, metavar="SPLIT",
+                   help="Only these splits (train val test generality).")
+    p.add_argument("--preview", default=None, metavar="PNG", help="Also write a montage of one image per subset.")
+    p.add_argument("--no-progress", action="store_true", help="No progress bar.")
+    p.set_defaults(func=_cmd_build)
+
 
 #: Functions that add one sub-command each; other modules' commands are appended here.
 _COMMANDS: list[Callable] = [_add_info, _add_validate]
@@ -193,7 +217,7 @@ def _cmd_train(args) -> int:
                  crop_px=args.crop_px, lr=args.lr, sigma_px=args.sigma_px, seed=args.seed, val_every=args.val_every,
                  checkpoint_every=args.checkpoint_every, device=args.device, resume=args.resume,
                  checkpoint_dir=args.checkpoint_dir, stop_at=args.stop_at, workers=args.workers,
-                 progress=not args.quiet)
+                 quick=args.quick, progress=not args.quiet)
     print(path)
     print(f"sha256 {sha256_file(path)}")
     return 0
@@ -207,6 +231,8 @@ def _add_train(sub) -> None:
                    help="Dataset folder with train.h5 and val.h5 (default: the benchmark in the cache, built if missing).")
     p.add_argument("--out", default=None,
                    help="Weights file to write (default: <cache>/weights/lin-atomsegnet-gaussianmask.pt).")
+    p.add_argument("--quick", action="store_true",
+                   help="The short CI recipe (seconds); writes <cache>/weights/<name>-quick.pt unless --out is given.")
     p.add_argument("--steps", type=int, default=None, help="Optimiser steps (default: the recipe's, 600).")
     p.add_argument("--batch-size", type=int, default=None, help="Crops per step (default 4).")
     p.add_argument("--crop-px", type=int, default=None, help="Training crop side in px, a multiple of 4 (default 64).")
@@ -225,6 +251,43 @@ def _add_train(sub) -> None:
 
 
 _COMMANDS.append(_add_train)
+
+
+def _cmd_reproduce(args) -> int:
+    import logging
+
+    from .reproduce import reproduce
+
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    kwargs = {"models": args.models} if args.models else {}
+    result = reproduce(args.out, quick=args.quick, data=args.data, protocol=args.protocol,
+                       tolerance_A=args.tolerance_A, train_missing=not args.no_train, n_boot=args.n_boot,
+                       progress=not args.quiet, **kwargs)
+    print(result.report_path.read_text())
+    print(f"report: {result.report_path}")
+    print(f"total time: {result.timings_s['total']:.0f} s")
+    for name, why in result.models_skipped.items():
+        print(f"not run: {name}: {why}")
+    return 0
+
+
+def _add_reproduce(sub) -> None:
+    p = sub.add_parser("reproduce", help="Build the benchmark if missing, run every model, compare cutoffs with the paper.")
+    p.add_argument("--out", default=None, help="Output folder (default ./reproduction or ./reproduction-quick).")
+    p.add_argument("--quick", action="store_true", help="Use the quick build (minutes on 2 cores; coarse cutoffs).")
+    p.add_argument("--data", default=None, help="A dataset folder with manifest.json instead of the cached/built default.")
+    p.add_argument("--models", nargs="+", default=None, help="Registry names to run (default: all three).")
+    p.add_argument("--protocol", default="one_to_one", choices=["one_to_one", "wei2022"])
+    p.add_argument("--tolerance-A", type=float, default=None, help="Match tolerance [Å] (default: the protocol's).")
+    p.add_argument("--no-train", action="store_true", help="Skip lin-atomsegnet instead of training it when its weights are missing.")
+    p.add_argument("--n-boot", type=int, default=1000, help="Bootstrap replicates for confidence intervals.")
+    p.add_argument("--quiet", action="store_true", help="No progress bars.")
+    p.set_defaults(func=_cmd_reproduce)
+
+
+_COMMANDS.append(_add_reproduce)
+
+_COMMANDS.append(_add_build)
 
 
 def build_parser() -> argparse.ArgumentParser:

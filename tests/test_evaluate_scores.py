@@ -90,10 +90,29 @@ def test_predictions_at_the_image_edge():
     assert w.n_edge == 2 and w.pred_status.tolist() == [3, 0, 3]
     assert (w.tp, w.fp, w.fn) == (1, 0, 2)  # ground truth is never dropped
     assert w.id_precision == 1.0 and w.id_recall == pytest.approx(1 / 3)
-    o = score_image(pred, gt, PX, image_shape=shape)  # one_to_one: no edge rule by default
+    o = score_image(pred, gt, PX, image_shape=shape, edge_px=0)  # one_to_one without a border band
     assert (o.tp, o.fp, o.fn, o.n_edge) == (3, 0, 0, 0)
-    o = score_image(pred, gt, PX, image_shape=shape, edge_fraction=0.01)
+    o = score_image(pred, gt, PX, image_shape=shape, edge_px=0, edge_fraction=0.01)
     assert o.n_edge == 2
+
+
+def test_one_to_one_border_band():
+    """Targets within edge_px of the border are neither TP nor FN; predictions there are not FP."""
+    shape = (100, 200)
+    gt = np.array([[3.0, 50.0], [100.0, 50.0], [100.0, 96.0], [150.0, 50.0]])
+    # a pair on an edge target, an exact hit, nothing for the target at y=96 (in the band),
+    # a spurious prediction in the band and one spurious prediction inside
+    pred = np.array([[3.2, 50.0], [100.0, 50.0], [199.0, 10.0], [60.0, 60.0]])
+    o = score_image(pred, gt, PX, image_shape=shape)  # default band: 6 px
+    assert o.gt_edge.tolist() == [True, False, True, False]
+    assert o.pred_status.tolist() == [3, 0, 3, 1]
+    assert (o.tp, o.fp, o.fn, o.n_gt, o.n_edge) == (1, 1, 1, 2, 2)
+    assert o.id_recall == pytest.approx(0.5) and o.id_precision == pytest.approx(0.5)
+    # a target just inside the band edge counts: x = 6.0 is 6.5 px from the border at -0.5
+    inside = score_image([[6.0, 50.0]], [[6.0, 50.0]], PX, image_shape=shape)
+    assert (inside.tp, inside.n_edge) == (1, 0)
+    with pytest.raises(ValueError, match="edge_px must be a finite number >= 0"):
+        score_image(pred, gt, PX, image_shape=shape, edge_px=-1)
 
 
 def test_non_target_columns_are_ignored_or_false_positives():

@@ -16,9 +16,12 @@ Protocols (the one place they are defined)
     ``scipy.optimize.linear_sum_assignment`` (10^6 columns in about a second).
     TP = matched pairs, FP = unmatched predictions, FN = unmatched target
     columns; ID-recall = TP / (TP + FN), ID-precision = TP / (TP + FP),
-    position accuracy = RMS distance of the matched pairs [Å]. No edge rule by
-    default (``edge_fraction=0``): every ground-truth column lies inside the
-    image and every prediction counts. The tolerance must be larger than the
+    position accuracy = RMS distance of the matched pairs [Å]. Border band
+    (``edge_px``, default **6 px**): target columns closer than that to the
+    image border are not scored (their blobs are cut; the published AtomNet
+    inference drops everything within 5 px), so a prediction matched to one is
+    dropped rather than counted TP, an unmatched one is not FN, and unmatched
+    predictions in the band are not FP. ``edge_px=0`` scores everything. The tolerance must be larger than the
     0.30 Å accuracy criterion -- matched pairs are never farther apart than
     the tolerance, so with tolerance <= 0.30 Å that criterion could never fail.
     Two predictions near one column: one TP and one FP.

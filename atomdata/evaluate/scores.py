@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_TOLERANCE_A",
     "WEI2022_TOLERANCE_PX2",
     "WEI2022_EDGE_FRACTION",
+    "DEFAULT_EDGE_PX",
     "SpeciesScore",
     "ImageScore",
     "score_image",
@@ -37,6 +38,10 @@ DEFAULT_TOLERANCE_A = 0.5
 WEI2022_TOLERANCE_PX2 = 5.0
 #: ``wei2022``: predictions within this fraction of the image width/height of an edge are dropped.
 WEI2022_EDGE_FRACTION = 0.01
+#: ``one_to_one``: target columns and predictions closer than this to the image border [px] are not
+#: scored (a matched pair counts only when its target is inside). Column blobs cut by the border
+#: cannot be located reliably, and the published AtomNet inference drops everything within 5 px.
+DEFAULT_EDGE_PX = 6.0
 
 #: Status codes of each prediction in :attr:`ImageScore.pred_status`.
 STATUS = {0: "tp", 1: "fp", 2: "ignored", 3: "edge"}
@@ -85,6 +90,9 @@ class ImageScore:
         Per prediction: 0 TP, 1 FP, 2 ignored, 3 dropped at the edge (see ``STATUS``).
     gt_matched : ndarray (n_gt,) bool
         Per target column, whether some prediction matched it.
+    gt_edge : ndarray (n_gt,) bool or None
+        Per target column, whether it lies in the unscored border band
+        (``one_to_one`` with ``edge_px``); such columns are neither TP nor FN.
     matching : Matching
         The matched pairs (indices into the predictions and the target columns).
     per_species : dict[str, SpeciesScore]
@@ -109,6 +117,7 @@ class ImageScore:
     gt_matched: np.ndarray = field(repr=False)
     matching: Matching = field(repr=False)
     per_species: dict = field(default_factory=dict, repr=False)
+    gt_edge: Optional[np.ndarray] = field(default=None, repr=False)
 
     def __getitem__(self, key: str):
         """Dict-style access to the scores (``score["id_recall"]``)."""
@@ -152,6 +161,23 @@ def edge_mask(xy: np.ndarray, shape: tuple[int, int], fraction: float) -> np.nda
     return (x < fraction * w) | (x > (1 - fraction) * w) | (y < fraction * h) | (y > (1 - fraction) * h)
 
 
+def border_band(xy: np.ndarray, shape: tuple[int, int], width_px: float) -> np.ndarray:
+    """True for positions (x, y) [px] closer than ``width_px`` to the border of an image of ``shape`` (H, W).
+
+    The border lies at -0.5 and W - 0.5 in x (H - 0.5 in y): pixel centres are integers.
+
+    Examples
+    --------
+    >>> border_band(np.array([[2.0, 50.0], [50.0, 50.0], [50.0, 97.0]]), (100, 100), 6.0).tolist()
+    [True, False, True]
+    """
+    if width_px <= 0 or len(xy) == 0:
+        return np.zeros(len(xy), bool)
+    h, w = shape
+    x, y = xy[:, 0], xy[:, 1]
+    return (x + 0.5 < width_px) | (w - 0.5 - x < width_px) | (y + 0.5 < width_px) | (h - 0.5 - y < width_px)
+
+
 def score_image(
     pred_xy,
     gt_xy,
@@ -163,6 +189,7 @@ def score_image(
     ignore_xy=None,
     image_shape: Optional[tuple[int, int]] = None,
     edge_fraction: Optional[float] = None,
+    edge_px: Optional[float] = None,
     non_target: str = "ignore",
 ) -> ImageScore:
     """Score predicted column positions of one image against the ground truth.
@@ -195,6 +222,12 @@ def score_image(
         Drop predictions within this fraction of the image size of an edge
         before scoring. ``None``: 0.01 for ``wei2022`` (needs ``image_shape``),
         0 (nothing dropped) for ``one_to_one``.
+    edge_px : float, optional
+        ``one_to_one`` only (needs ``image_shape``): target columns closer than
+        this to the image border [px] are not scored -- a prediction matched to
+        one is dropped (not TP), an unmatched one is not FN -- and unmatched
+        predictions in that band are dropped (not FP). ``None``: ``DEFAULT_EDGE_PX``
+        (6 px); 0 scores everything. The border is at -0.5 and W - 0.5 (H - 0.5).
     non_target : {"ignore", "false_positive"}
         How predictions on non-target columns count.
 
@@ -249,6 +282,11 @@ def score_image(
     else:
         radius_px = (DEFAULT_TOLERANCE_A if tolerance_A is None else tolerance_A) / pixel_size_A
         frac = 0.0 if edge_fraction is None else edge_fraction
+    band_px = 0.0
+    if protocol == "one_to_one" and image_shape is not None:
+        band_px = DEFAULT_EDGE_PX if edge_px is None else float(edge_px)
+        if not (band_px >= 0 and math.isfinite(band_px)):
+            raise ValueError(f"edge_px must be a finite number >= 0 [px], got {edge_px!r}")
     if not 0 <= frac < 0.5:
         raise ValueError(f"edge_fraction must be in [0, 0.5), got {frac}")
     tol_A = radius_px * pixel_size_A
@@ -264,9 +302,19 @@ def score_image(
     else:
         m = match_all_pairs(kp, gt, radius_px, radius2_px2=radius2)
     m = Matching(kept[m.pred], m.gt, m.dist_px)
+    gt_edge = None
+    if band_px > 0:
+        gt_edge = border_band(gt, image_shape, band_px)
+        keep_pair = ~gt_edge[m.gt]
+        status[m.pred[~keep_pair]] = _EDGE
+        m = Matching(m.pred[keep_pair], m.gt[keep_pair], m.dist_px[keep_pair])
+        unmatched = np.ones(len(pred), bool)
+        unmatched[m.pred] = False
+        status[unmatched & border_band(pred, image_shape, band_px)] = _EDGE
     status[m.pred] = _TP
     gt_matched = np.zeros(len(gt), bool)
     gt_matched[m.gt] = True
+    gt_scored = ~gt_edge if gt_edge is not None else np.ones(len(gt), bool)
 
     if non_target == "ignore" and len(ign):
         free = np.flatnonzero(status == _FP)
@@ -281,7 +329,7 @@ def score_image(
     n_edge = int((status == _EDGE).sum())
     n_ign = int((status == _IGN).sum())
     fp = int((status == _FP).sum())
-    fn = int((~gt_matched).sum())
+    fn = int((~gt_matched & gt_scored).sum())
     sq_A2 = float(np.sum((m.dist_px * pixel_size_A) ** 2))
     if protocol == "one_to_one":
         tp = len(m)
@@ -300,7 +348,7 @@ def score_image(
         sp_of_match = gt_species[m.gt]
         d2_A = (m.dist_px * pixel_size_A) ** 2
         for s in sorted(set(gt_species.tolist())):
-            sel = gt_species == s
+            sel = (gt_species == s) & gt_scored
             n_s = int(sel.sum())
             fn_s = int((~gt_matched[sel]).sum())
             pm = sp_of_match == s
@@ -312,7 +360,7 @@ def score_image(
 
     return ImageScore(
         protocol=protocol, pixel_size_A=float(pixel_size_A), tolerance_A=float(tol_A), tp=tp, fp=fp, fn=fn,
-        n_pred=n_pred, n_gt=len(gt), n_ignored=n_ign, n_edge=n_edge, id_recall=float(recall),
+        n_pred=n_pred, n_gt=int(gt_scored.sum()), n_ignored=n_ign, n_edge=n_edge, id_recall=float(recall),
         id_precision=float(precision), position_accuracy_A=float(accuracy), sum_sq_dist_A2=sq_A2,
-        pred_status=status, gt_matched=gt_matched, matching=m, per_species=per_species,
+        pred_status=status, gt_matched=gt_matched, matching=m, per_species=per_species, gt_edge=gt_edge,
     )

@@ -151,6 +151,7 @@ def score_split(
     missing: str = "error",
     non_target: str = "ignore",
     edge_fraction: Optional[float] = None,
+    edge_px: Optional[float] = None,
     check_axes: bool = True,
     progress: bool = False,
 ) -> SplitScores:
@@ -172,7 +173,7 @@ def score_split(
     missing : {"error", "empty", "skip"}
         What to do with split images that have no entry in ``predictions``:
         raise, score them as "no predictions", or leave them out.
-    non_target, edge_fraction
+    non_target, edge_fraction, edge_px
         Passed to :func:`~atomdata.evaluate.score_image`.
     check_axes : bool
         When no prediction matches anywhere but swapping x and y would match,
@@ -235,7 +236,8 @@ def score_split(
         rec = split.record(i)
         pred = preds.get(ids[i], empty)
         s = score_image(pred, rec.columns, float(pixel[i]), tolerance_A, protocol,
-                        image_shape=tuple(rec.shape), edge_fraction=edge_fraction, non_target=non_target)
+                        image_shape=tuple(rec.shape), edge_fraction=edge_fraction, edge_px=edge_px,
+                        non_target=non_target)
         scores.append(s)
         sweeps.append(_sweep_info(rec, all_subsets[i]))
         out_ids.append(ids[i])
@@ -248,7 +250,8 @@ def score_split(
         protocol=protocol, tolerance_A=tolerance_A, image_ids=out_ids, subsets=out_subsets, scores=scores,
         sweeps=sweeps, dataset_name=getattr(split, "dataset_name", None),
         dataset_version=getattr(split, "dataset_version", None), split=getattr(split, "split", None),
-        options={"missing": missing, "non_target": non_target, "edge_fraction": edge_fraction},
+        options={"missing": missing, "non_target": non_target, "edge_fraction": edge_fraction,
+                 "edge_px": edge_px},
     )
 
 

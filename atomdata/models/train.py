@@ -60,6 +60,7 @@ from ..storage import atomic_path, sha256_file
 __all__ = [
     "TrainRecipe",
     "DEFAULT_RECIPE",
+    "QUICK_RECIPE",
     "CHECKPOINT_FORMAT",
     "trainable",
     "train",
@@ -165,6 +166,10 @@ class TrainRecipe:
 
 #: The recipe of the shipped ``lin-atomsegnet`` weights (about 4 minutes on 2 CPU cores).
 DEFAULT_RECIPE = TrainRecipe()
+#: The recipe of ``train(..., quick=True)``: seconds, for CI and ``atomdata reproduce --quick``
+#: (64 x 64 quick-build images); the weights locate columns only roughly.
+QUICK_RECIPE = TrainRecipe(steps=60, batch_size=4, crop_px=32, warmup_steps=10, val_images=6, val_crop_px=64,
+                           val_every=30, checkpoint_every=30)
 
 
 def _lin_factory():
@@ -370,6 +375,7 @@ def train(
     *,
     out: Union[None, str, os.PathLike] = None,
     recipe: Optional[TrainRecipe] = None,
+    quick: bool = False,
     steps: Optional[int] = None,
     batch_size: Optional[int] = None,
     crop_px: Optional[int] = None,
@@ -400,8 +406,12 @@ def train(
         Where to write the weights.  Default: ``<cache>/weights/<file name of the model>``
         (``lin-atomsegnet-gaussianmask.pt``), where ``atomdata.models.get`` finds them.
     recipe : TrainRecipe, optional
-        All settings (default :data:`DEFAULT_RECIPE`); the keyword options below replace
-        single fields of it.
+        All settings (default :data:`DEFAULT_RECIPE`, or :data:`QUICK_RECIPE` with ``quick``);
+        the keyword options below replace single fields of it.
+    quick : bool
+        Train the short :data:`QUICK_RECIPE` (seconds; for CI and the quick benchmark build) and,
+        unless ``out`` is given, write ``<cache>/weights/<name>-quick.pt``, so quick weights never
+        take the place of the full ones in the cache.
     steps, batch_size, crop_px, lr, sigma_px, seed, val_every, checkpoint_every
         Override the recipe field of the same name (``crop_px`` and ``sigma_px`` in [px]).
     val_data : path or SplitLike, optional
@@ -464,13 +474,17 @@ def train(
     overrides = {k: v for k, v in dict(steps=steps, batch_size=batch_size, crop_px=crop_px, lr=lr, sigma_px=sigma_px,
                                         seed=seed, val_every=val_every, checkpoint_every=checkpoint_every).items()
                  if v is not None}
-    recipe = dataclasses.replace(recipe or DEFAULT_RECIPE, **overrides)
+    recipe = dataclasses.replace(recipe or (QUICK_RECIPE if quick else DEFAULT_RECIPE), **overrides)
     if stop_at is not None and not (isinstance(stop_at, int) and stop_at >= 1):
         raise ValueError(f"stop_at must be an integer >= 1 (a step number), got {stop_at!r}")
     if workers < 0:
         raise ValueError(f"workers must be >= 0, got {workers!r}")
     net_class, spec = _TRAINABLE[model_name]()
-    out = Path(out).expanduser() if out is not None else weights_cache_dir() / spec.filename
+    if out is not None:
+        out = Path(out).expanduser()
+    else:
+        name = Path(spec.filename)
+        out = weights_cache_dir() / (f"{name.stem}-quick{name.suffix}" if quick else spec.filename)
     dev = _resolve_device(device)
 
     train_reader, train_path, val_reader = _open_data(data, val_data, progress)
