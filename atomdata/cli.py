@@ -233,7 +233,7 @@ def _add_train(sub) -> None:
                    help="Weights file to write (default: <cache>/weights/lin-atomsegnet-gaussianmask.pt).")
     p.add_argument("--quick", action="store_true",
                    help="The short CI recipe (seconds); writes <cache>/weights/<name>-quick.pt unless --out is given.")
-    p.add_argument("--steps", type=int, default=None, help="Optimiser steps (default: the recipe's, 600).")
+    p.add_argument("--steps", type=int, default=None, help="Optimiser steps (default: the recipe's, 400).")
     p.add_argument("--batch-size", type=int, default=None, help="Crops per step (default 4).")
     p.add_argument("--crop-px", type=int, default=None, help="Training crop side in px, a multiple of 4 (default 64).")
     p.add_argument("--lr", type=float, default=None, help="Peak learning rate (default 2e-3).")

@@ -69,14 +69,25 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--sigma-px", type=float, default=None)
     ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--loss", default=None, choices=["mse", "bce"])
+    ap.add_argument("--fg-weight", type=float, default=None)
+    ap.add_argument("--head-gain", type=float, default=None)
+    ap.add_argument("--head-bias", type=float, default=None)
     ap.add_argument("--no-baseline", action="store_true")
     args = ap.parse_args()
     report = {"load_average_before": os.getloadavg()}
     weights = args.weights
     if weights is None:
+        import dataclasses
+
+        from atomdata.models.train import DEFAULT_RECIPE
+
+        changes = {k: v for k, v in dict(loss=args.loss, fg_weight=args.fg_weight, head_gain=args.head_gain, head_bias=args.head_bias).items()
+                   if v is not None}
         t0 = time.perf_counter()
         weights = train("lin-atomsegnet", args.data, out=args.out, steps=args.steps, crop_px=args.crop_px,
-                        batch_size=args.batch_size, sigma_px=args.sigma_px, lr=args.lr, resume=False)
+                        batch_size=args.batch_size, sigma_px=args.sigma_px, lr=args.lr, resume=False,
+                        recipe=dataclasses.replace(DEFAULT_RECIPE, **changes))
         report["train_wall_s"] = round(time.perf_counter() - t0, 1)
         report["load_average_after"] = os.getloadavg()
     test = SplitFile(os.path.join(args.data, "test.h5"))

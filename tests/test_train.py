@@ -174,3 +174,16 @@ def test_a_short_training_run_learns_to_locate_columns(tmp_path):
         recalls.append(s.id_recall)
         precisions.append(s.id_precision)
     assert np.mean(recalls) > 0.9 and np.mean(precisions) > 0.9, (recalls, precisions)
+
+
+def test_quick_weights_never_take_the_place_of_the_full_ones(tiny_data):
+    from atomdata.models.train import QUICK_RECIPE
+    from atomdata.models.weights import WeightsNotFoundError
+
+    path = train("lin-atomsegnet", tiny_data, quick=True, steps=2, progress=False)
+    assert path.name == "lin-atomsegnet-gaussianmask-quick.pt"
+    record = _state(path)["meta"]["recipe"]
+    assert record["crop_px"] == QUICK_RECIPE.crop_px and record["steps"] == 2
+    with pytest.raises(WeightsNotFoundError):
+        models.get("lin-atomsegnet", device="cpu")
+    assert models.get("lin-atomsegnet", weights=path, device="cpu").meta["steps"] == 2

@@ -19,7 +19,7 @@ Recipe (Gaussian-mask targets, after Lin et al., Sci. Rep. 11, 5386 (2021))
   down to about 7 px column spacing, so the published watershed (markers at 30 and 100 of
   255) separates them.
 * Loss: mean squared error between the sigmoid output and the mask; Adam, linear warm-up then
-  cosine decay of the learning rate; BatchNorm in training mode.
+  cosine decay of the learning rate; BatchNorm in training mode; 400 steps of 4 crops of 64 px.
 * Validation: the loss on ``val_images`` centre crops of the ``val`` split, every
   ``val_every`` steps and at the end.
 
@@ -43,12 +43,10 @@ import dataclasses
 import datetime
 import hashlib
 import json
-import math
 import os
 import random
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Union
 
@@ -56,6 +54,7 @@ import numpy as np
 
 from ..paths import cache_dir
 from ..storage import atomic_path, sha256_file
+from .train_recipe import DEFAULT_RECIPE, QUICK_RECIPE, TrainRecipe
 
 __all__ = [
     "TrainRecipe",
@@ -69,107 +68,6 @@ __all__ = [
 
 #: Format tag stored in every training checkpoint.
 CHECKPOINT_FORMAT = "atomdata-train-checkpoint/1"
-_LOSSES = ("mse", "bce")
-
-
-@dataclass(frozen=True)
-class TrainRecipe:
-    """Every setting that decides the trained weights (plus how often to validate and checkpoint).
-
-    Parameters
-    ----------
-    steps : int
-        Optimiser steps.
-    batch_size : int
-        Crops per step.
-    crop_px : int
-        Side of the square training crops [px]; a multiple of 4 (the U-Net pools twice).
-    lr : float
-        Peak learning rate of Adam.
-    warmup_steps : int
-        Steps of linear warm-up from ``lr / 10`` to ``lr``; then cosine decay to ``lr / 100``.
-    weight_decay : float
-        Adam weight decay (L2).
-    sigma_px : float
-        Width (standard deviation) of the Gaussian mask of each column [px].
-    loss : {"mse", "bce"}
-        Mean squared error, or binary cross-entropy against the mask as soft labels.
-    seed : int
-        Seed of the initialisation, the sample order and the augmentations.
-    augment : bool
-        Random flips and 90-degree rotations of the crops.
-    val_images : int
-        Validation images (evenly spaced over the ``val`` split; 0 disables validation).
-    val_crop_px : int
-        Side of the centre crop of each validation image [px]; a multiple of 4.
-    val_every : int
-        Validate every this many steps (and after the last step).
-    checkpoint_every : int
-        Write a checkpoint every this many steps (and after the last step).
-
-    Examples
-    --------
-    >>> r = TrainRecipe(steps=10, crop_px=32)
-    >>> r.lr_at(0) < r.lr_at(r.warmup_steps) == r.lr
-    True
-    """
-
-    steps: int = 600
-    batch_size: int = 4
-    crop_px: int = 64
-    lr: float = 2e-3
-    warmup_steps: int = 30
-    weight_decay: float = 0.0
-    sigma_px: float = 1.5
-    loss: str = "mse"
-    seed: int = 0
-    augment: bool = True
-    val_images: int = 16
-    val_crop_px: int = 128
-    val_every: int = 100
-    checkpoint_every: int = 100
-
-    def __post_init__(self):
-        for name in ("steps", "batch_size", "crop_px", "val_crop_px", "val_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"TrainRecipe.{name} must be an integer >= 1, got {value!r}")
-        for name in ("warmup_steps", "val_images", "seed"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"TrainRecipe.{name} must be an integer >= 0, got {value!r}")
-        for name in ("crop_px", "val_crop_px"):
-            if getattr(self, name) % 4:
-                raise ValueError(f"TrainRecipe.{name} must be a multiple of 4 (the U-Net pools twice), "
-                                 f"got {getattr(self, name)}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"TrainRecipe.lr must be > 0, got {self.lr!r}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise ValueError(f"TrainRecipe.weight_decay must be >= 0, got {self.weight_decay!r}")
-        if not (math.isfinite(self.sigma_px) and self.sigma_px > 0):
-            raise ValueError(f"TrainRecipe.sigma_px must be > 0 [px], got {self.sigma_px!r}")
-        if self.loss not in _LOSSES:
-            raise ValueError(f"Unknown loss {self.loss!r}. Valid losses: {', '.join(_LOSSES)}.")
-
-    def to_dict(self) -> dict:
-        """Plain-JSON form (stored in checkpoints and in the weights' ``meta``)."""
-        return dataclasses.asdict(self)
-
-    def lr_at(self, step: int) -> float:
-        """Learning rate of optimiser step ``step`` (0-based): linear warm-up, then cosine decay."""
-        if step < self.warmup_steps:
-            return self.lr * (0.1 + 0.9 * step / self.warmup_steps)
-        span = max(self.steps - self.warmup_steps, 1)
-        t = min(max(step - self.warmup_steps, 0) / span, 1.0)
-        return self.lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-#: The recipe of the shipped ``lin-atomsegnet`` weights (about 4 minutes on 2 CPU cores).
-DEFAULT_RECIPE = TrainRecipe()
-#: The recipe of ``train(..., quick=True)``: seconds, for CI and ``atomdata reproduce --quick``
-#: (64 x 64 quick-build images); the weights locate columns only roughly.
-QUICK_RECIPE = TrainRecipe(steps=60, batch_size=4, crop_px=32, warmup_steps=10, val_images=6, val_crop_px=64,
-                           val_every=30, checkpoint_every=30)
 
 
 def _lin_factory():
@@ -291,12 +189,29 @@ def _val_batch(recipe: TrainRecipe, val_ds):
 
 
 # -- optimisation ----------------------------------------------------------------------------------
-def _loss_fn(name: str):
+def _loss_fn(name: str, fg_weight: float = 0.0):
     import torch.nn.functional as F
 
-    if name == "bce":
-        return lambda out, target: F.binary_cross_entropy(out.clamp(1e-6, 1 - 1e-6), target)
-    return F.mse_loss
+    def loss(out, target):
+        weight = None if fg_weight == 0 else 1 + fg_weight * target
+        if name == "bce":
+            return F.binary_cross_entropy(out.clamp(1e-6, 1 - 1e-6), target, weight=weight)
+        err = (out - target) ** 2
+        return err.mean() if weight is None else (err * weight).mean()
+
+    return loss
+
+
+def _init_head(net, recipe: TrainRecipe) -> None:
+    """Set the affine parameters of the last BatchNorm before the sigmoid (see ``head_gain``)."""
+    import torch
+
+    head = getattr(net, "bn9", None)
+    if head is None:
+        return
+    with torch.no_grad():
+        head.weight.fill_(recipe.head_gain)
+        head.bias.fill_(recipe.head_bias)
 
 
 def _validate(net, val, loss_fn, device, batch_size: int) -> Optional[float]:
@@ -456,10 +371,10 @@ def train(
 
     Examples
     --------
-    >>> path = train("lin-atomsegnet", "/path/to/dataset", steps=600)  # doctest: +SKIP
+    >>> path = train("lin-atomsegnet", "/path/to/dataset", steps=400)  # doctest: +SKIP
     >>> from atomdata import models
     >>> models.get("lin-atomsegnet", weights=path).describe()["weights"]["training"]["steps"]  # doctest: +SKIP
-    600
+    400
     """
     import torch
     from torch.utils.data import DataLoader
@@ -495,7 +410,7 @@ def train(
     ckpt_path = ckpt_dir / "checkpoint.pt"
     train_ds, val_ds = _make_datasets(recipe, train_reader, val_reader)
     val = _val_batch(recipe, val_ds)
-    loss_fn = _loss_fn(recipe.loss)
+    loss_fn = _loss_fn(recipe.loss, recipe.fg_weight)
 
     deterministic_before = (torch.are_deterministic_algorithms_enabled(),
                             torch.is_deterministic_algorithms_warn_only_enabled())
@@ -506,7 +421,9 @@ def train(
         torch.manual_seed(recipe.seed)
         np.random.seed(recipe.seed)
         random.seed(recipe.seed)
-        net = net_class().to(dev)
+        net = net_class()
+        _init_head(net, recipe)
+        net = net.to(dev)
         opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
         start, history, elapsed, running = 0, [], 0.0, None
         if resume and ckpt_path.is_file():
