@@ -239,6 +239,32 @@ class LinAtomSegNet(BatchedLocator):
     def _decode(self, out):
         return watershed_centres(out, low=self.low, high=self.high)
 
+    def describe(self) -> dict:
+        """As :meth:`Locator.describe`, plus ``"training"``: a one-line summary of the training record.
+
+        The full record written by ``atomdata train`` (recipe, seed, dataset name, version and
+        SHA-256 of the train split, steps, final validation loss, versions) is in
+        ``describe()["weights"]["training"]``.
+        """
+        info = super().describe()
+        info["training"] = self.training_summary()
+        return info
+
+    def training_summary(self) -> str:
+        """One line saying how the weights in use were obtained."""
+        if self.untrained:
+            return f"untrained: random initialisation (seed {self.seed})"
+        m = self.meta
+        if not m:
+            return "no training record in the weights file (not written by `atomdata train`)"
+        ds = m.get("dataset") or {}
+        val = m.get("final_val_loss")
+        val_txt = "n/a" if val is None else f"{val:.4g}"
+        sha = (ds.get("sha256") or "")[:12]
+        return (f"trained by atomdata {m.get('atomdata_version', '?')} (`atomdata train {m.get('model', self.name)}`): "
+                f"{m.get('steps', '?')} steps, seed {m.get('seed', '?')}, on {ds.get('name', '?')} "
+                f"{ds.get('version', '?')} {ds.get('split', 'train')} (sha256 {sha}...), final val loss {val_txt}")
+
     def _weights_info(self):
         if self.untrained:
             return {"path": None, "sha256": None, "source": "untrained", "url": None,
