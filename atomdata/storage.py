@@ -54,6 +54,7 @@ __all__ = [
     "atomic_path",
     "SplitLike",
     "LazyH5",
+    "SplitSequence",
 ]
 
 FORMAT_NAME = "atomdata-split"
@@ -373,6 +374,23 @@ _REQUIRED = (
 )
 
 
+class SplitSequence:
+    """Sequence behaviour shared by split readers that define ``__len__``, ``record(i)`` and ``image(i)``."""
+
+    def records(self) -> Iterator[ImageRecord]:
+        """Iterate over all records in order."""
+        for i in range(len(self)):
+            yield self.record(i)
+
+    def __getitem__(self, i: int) -> tuple[ImageRecord, np.ndarray]:
+        """``(record, image)`` of image ``i``."""
+        return self.record(i), self.image(i)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+
 class LazyH5:
     """Base of readers that open one HDF5 file (``self.path``) lazily, once per process.
 
@@ -415,7 +433,7 @@ class LazyH5:
             pass
 
 
-class SplitFile(LazyH5):
+class SplitFile(LazyH5, SplitSequence):
     """Read one split file lazily: random access to images, labels and records.
 
     The HDF5 file is opened on first use and re-opened after the object is
@@ -683,17 +701,6 @@ class SplitFile(LazyH5):
         data["columns"] = self.columns(i)
         return ImageRecord.model_validate(data)
 
-    def records(self) -> Iterator[ImageRecord]:
-        """Iterate over all records in file order."""
-        for i in range(len(self)):
-            yield self.record(i)
-
-    def __getitem__(self, i: int) -> tuple[ImageRecord, np.ndarray]:
-        return self.record(i), self.image(i)
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
 
 
 def open_split(path) -> SplitFile:

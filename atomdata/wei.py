@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Iterator, Literal, Optional
+from typing import Any, Literal, Optional
 
 import h5py
 import numpy as np
@@ -73,7 +73,7 @@ from ._wei_fields import (
     space_group as parse_space_group,
 )
 from .schema import ColumnSet, ImageRecord, Lattice, Provenance, QualityMetrics
-from .storage import LazyH5, SplitFormatError
+from .storage import LazyH5, SplitFormatError, SplitSequence
 
 __all__ = [
     "WEI_SOURCE_ID",
@@ -116,7 +116,7 @@ def _image_id(name: str, used: set) -> str:
     return out
 
 
-class WeiSplit(LazyH5):
+class WeiSplit(LazyH5, SplitSequence):
     """The original Wei benchmark file read as an atomdata split (lazy, picklable).
 
     Parameters
@@ -488,17 +488,6 @@ class WeiSplit(LazyH5):
             columns=ColumnSet(xy, np.full(len(xy), WEI_SPECIES), np.ones(len(xy), dtype=bool)), extra=extra,
         )
 
-    def records(self) -> Iterator[ImageRecord]:
-        """Iterate over all records in order."""
-        for i in range(len(self)):
-            yield self.record(i)
-
-    def __getitem__(self, i: int) -> tuple[ImageRecord, np.ndarray]:
-        return self.record(i), self.image(i)
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
 
 
 def open_wei(path, *, split: str = "train", match: Literal["name", "order"] = "name",
