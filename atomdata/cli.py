@@ -264,7 +264,8 @@ def _cmd_reproduce(args) -> int:
     kwargs = {"models": args.models} if args.models else {}
     result = reproduce(args.out, quick=args.quick, data=args.data, protocol=args.protocol,
                        tolerance_A=args.tolerance_A, train_missing=not args.no_train, n_boot=args.n_boot,
-                       progress=not args.quiet, **kwargs)
+                       max_seeds=args.max_seeds, reuse_predictions=not args.no_reuse, progress=not args.quiet,
+                       **kwargs)
     print(result.report_path.read_text())
     print(f"report: {result.report_path}")
     print(f"total time: {result.timings_s['total']:.0f} s")
@@ -283,6 +284,10 @@ def _add_reproduce(sub) -> None:
     p.add_argument("--tolerance-A", type=float, default=None, help="Match tolerance [Å] (default: the protocol's).")
     p.add_argument("--no-train", action="store_true", help="Skip lin-atomsegnet instead of training it when its weights are missing.")
     p.add_argument("--n-boot", type=int, default=1000, help="Bootstrap replicates for confidence intervals.")
+    p.add_argument("--max-seeds", type=int, default=None,
+                   help="Use only the first N seeds of every sweep point (faster; coarser confidence intervals).")
+    p.add_argument("--no-reuse", action="store_true",
+                   help="Predict everything again instead of reusing predictions saved in --out by an earlier run.")
     p.add_argument("--quiet", action="store_true", help="No progress bars.")
     p.set_defaults(func=_cmd_reproduce)
 

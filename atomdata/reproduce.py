@@ -58,17 +58,20 @@ def published_cutoffs() -> dict:
     return json.loads(text)
 
 
-def predict_split(locator, split, *, subsets: Optional[Sequence[str]] = None, batch_size: int = 8,
-                  progress: bool = True, desc: Optional[str] = None) -> dict[str, np.ndarray]:
+def predict_split(locator, split, *, subsets: Optional[Sequence[str]] = None, indices: Optional[Sequence[int]] = None,
+                  batch_size: int = 8, progress: bool = True, desc: Optional[str] = None) -> dict[str, np.ndarray]:
     """Run a locator over (a subset of) a split; returns ``{image_id: (N, 2) (x, y) px}``.
 
-    Images are sent to ``locator.predict_batch`` in batches of ``batch_size``.
+    ``indices`` (image indices) or ``subsets`` (subset names) select the images;
+    they go to ``locator.predict_batch`` in batches of ``batch_size``.
     """
     from tqdm.auto import tqdm
 
     ids = list(split.image_ids)
     subs = [str(s) for s in split.subsets]
-    idx = [i for i in range(len(ids)) if subsets is None or subs[i] in subsets]
+    if indices is None:
+        indices = [i for i in range(len(ids)) if subsets is None or subs[i] in subsets]
+    idx = list(indices)
     pixel = np.asarray(split.pixel_sizes_A, dtype=float)
     out: dict[str, np.ndarray] = {}
     with tqdm(total=len(idx), desc=desc or "predict", unit="img", disable=not progress) as bar:
@@ -80,6 +83,34 @@ def predict_split(locator, split, *, subsets: Optional[Sequence[str]] = None, ba
                 out[ids[i]] = np.asarray(xy, dtype=float).reshape(-1, 2)
             bar.update(len(chunk))
     return out
+
+
+def _cached_predict(locator, split, indices: Sequence[int], path: Path, *, identity: dict, reuse: bool,
+                    progress: bool, desc: str) -> dict[str, np.ndarray]:
+    """Predictions for ``indices``, reusing those saved at ``path`` by an earlier run with the same ``identity``.
+
+    ``identity`` (dataset version, split checksum, model and weights) is stored beside the
+    predictions (``.json``); saved predictions of another dataset or model are never reused.
+    """
+    from .evaluate import load_predictions, save_predictions
+
+    ids = list(split.image_ids)
+    meta = path.with_suffix(".json")
+    have: dict = {}
+    if reuse and path.exists() and meta.exists():
+        if json.loads(meta.read_text()) == identity:
+            have = load_predictions(path)
+        else:
+            log.info("%s: saved predictions at %s are for another dataset or model; predicting anew", desc, path)
+    todo = [i for i in indices if ids[i] not in have]
+    if have:
+        log.info("%s: reusing %d saved predictions from %s, predicting %d", desc, len(indices) - len(todo), path,
+                 len(todo))
+    if todo:
+        have.update(predict_split(locator, split, indices=todo, progress=progress, desc=desc))
+        save_predictions(have, path)
+        meta.write_text(json.dumps(identity, indent=2))
+    return {ids[i]: have[ids[i]] for i in indices}
 
 
 def compare_cutoffs(cutoffs_by_model: dict, published: Optional[dict] = None) -> list[dict]:
@@ -181,13 +212,26 @@ def _get_locator(name: str, *, train_missing: bool, quick: bool, data_dir: Path,
         return None, str(e)
 
 
-def _sweep_subsets(split) -> list[str]:
-    return sorted({str(s) for s in split.subsets if "_sim_" in str(s)})
+def _sweep_indices(split, max_seeds: Optional[int]) -> list[int]:
+    """Indices of the sweep images (subsets ``<material>_sim_<metric>``), optionally only seeds < max_seeds."""
+    subs = [str(s) for s in split.subsets]
+    idx = [i for i, s in enumerate(subs) if "_sim_" in s]
+    if max_seeds is None:
+        return idx
+    if max_seeds < 1:
+        raise ValueError(f"max_seeds must be >= 1, got {max_seeds}")
+    keep = []
+    for i in idx:
+        sweep = split.record(i).extra.get("sweep") or {}
+        if int(sweep.get("seed_index", 0)) < max_seeds:
+            keep.append(i)
+    return keep
 
 
 def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[str] = DEFAULT_MODELS,
               protocol: str = "one_to_one", tolerance_A: Optional[float] = None, train_missing: bool = True,
-              workers: Optional[int] = None, n_boot: int = 1000, progress: bool = True) -> ReproductionResult:
+              workers: Optional[int] = None, n_boot: int = 1000, max_seeds: Optional[int] = None,
+              reuse_predictions: bool = True, progress: bool = True) -> ReproductionResult:
     """Run every model on the benchmark and compare its cutoffs with the published ones.
 
     Parameters
@@ -206,6 +250,12 @@ def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[
         Train ``lin-atomsegnet`` when its weights are missing (a few minutes on CPU).
     n_boot : int
         Bootstrap replicates for confidence intervals.
+    max_seeds : int, optional
+        Use only the first ``max_seeds`` seeds of every sweep point (faster, coarser
+        cutoff confidence intervals); None: all seeds.
+    reuse_predictions : bool
+        Reuse predictions saved in ``out_dir`` by an earlier or interrupted run of the
+        same dataset (``<model>/predictions_<split>.npz``); only missing images are predicted.
 
     Returns
     -------
@@ -213,9 +263,9 @@ def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[
         Also written: ``REPORT.md``, ``cutoffs_comparison.csv/.json``, ``radar_<material>.png``,
         and per model ``<model>/{test,generality}/`` evaluation reports and plots plus the predictions.
     """
-    from .evaluate import evaluate, save_predictions
+    from .evaluate import evaluate
     from .evaluate.plots import plot_radar
-    from .storage import SplitFile
+    from .storage import SplitFile, read_manifest
 
     t0 = time.perf_counter()
     out = Path(out_dir or ("reproduction-quick" if quick else "reproduction")).expanduser()
@@ -224,10 +274,12 @@ def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[
     t = time.perf_counter()
     data_dir = _dataset(data, quick, workers, progress)
     timings["dataset"] = time.perf_counter() - t
+    manifest = read_manifest(data_dir)
     test = SplitFile(data_dir / "test.h5")
     gen_path = data_dir / "generality.h5"
     gen = SplitFile(gen_path) if gen_path.exists() else None
-    sweeps = _sweep_subsets(test)
+    test_idx = _sweep_indices(test, max_seeds)
+    sweeps = sorted({str(test.subsets[i]) for i in test_idx})
     result = ReproductionResult(out_dir=out, dataset_dir=data_dir)
     cutoffs_by_model: dict = {}
     for name in models:
@@ -242,19 +294,25 @@ def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[
         model_dir = out / name
         model_dir.mkdir(parents=True, exist_ok=True)
         desc = locator.describe()
+        identity = {"dataset": manifest.name, "version": manifest.version, "model": name,
+                    "model_version": str(desc.get("version")),
+                    "weights_sha256": (desc.get("weights") or {}).get("sha256")}
         t = time.perf_counter()
-        preds = predict_split(locator, test, subsets=sweeps, progress=progress, desc=f"{name} test")
+        preds = _cached_predict(locator, test, test_idx, model_dir / "predictions_test.npz",
+                                identity=dict(identity, split_sha256=manifest.splits["test"].sha256),
+                                reuse=reuse_predictions, progress=progress, desc=f"{name} test")
         timings[f"{name}: predict test ({len(preds)} images)"] = time.perf_counter() - t
-        save_predictions(preds, model_dir / "predictions_test.npz")
         report, _ = evaluate(preds, test, protocol=protocol, tolerance_A=tolerance_A, model_name=name,
-                             model_version=str(desc.get("version")), subsets=sweeps, out_dir=model_dir / "test",
+                             model_version=str(desc.get("version")), subsets=sweeps, missing="skip",
+                             out_dir=model_dir / "test",
                              plots_dir=model_dir / "test" / "plots", n_boot=n_boot, max_overlays=4)
         cutoffs_by_model[name] = report.cutoffs
         if gen is not None:
             t = time.perf_counter()
-            gpreds = predict_split(locator, gen, progress=progress, desc=f"{name} generality")
+            gpreds = _cached_predict(locator, gen, range(len(gen)), model_dir / "predictions_generality.npz",
+                                     identity=dict(identity, split_sha256=manifest.splits["generality"].sha256),
+                                     reuse=reuse_predictions, progress=progress, desc=f"{name} generality")
             timings[f"{name}: predict generality ({len(gpreds)} images)"] = time.perf_counter() - t
-            save_predictions(gpreds, model_dir / "predictions_generality.npz")
             greport, _ = evaluate(gpreds, gen, protocol=protocol, tolerance_A=tolerance_A, model_name=name,
                                   model_version=str(desc.get("version")), out_dir=model_dir / "generality",
                                   plots_dir=model_dir / "generality" / "plots", n_boot=n_boot, max_overlays=4)
