@@ -24,6 +24,14 @@ def _fmt(v, digits: int = 3) -> str:
     return str(v)
 
 
+def _tolerance_text(protocol: str, tolerance_A: Optional[float]) -> str:
+    from .evaluate import DEFAULT_TOLERANCE_A
+
+    if tolerance_A is not None:
+        return f"{tolerance_A} Å"
+    return f"{DEFAULT_TOLERANCE_A} Å (default)" if protocol == "one_to_one" else "5 px² (published default)"
+
+
 def format_comparison_markdown(rows: list[dict]) -> str:
     """Markdown table of ours-vs-published cutoffs (None = never fails in the tested range, shown as 'never')."""
     head = "| material | metric | model | published | ours [95 % CI] | ours - published | agreement | first failing criterion |"
@@ -102,7 +110,7 @@ def write_reproduction_report(result, *, quick: bool, protocol: str, tolerance_A
         "# Reproduction of the published atom-finding benchmark",
         "",
         f"atomdata {__version__}; dataset {manifest.name} {manifest.version} ({result.dataset_dir}); "
-        f"protocol `{protocol}`, tolerance {tolerance_A if tolerance_A is not None else 'default'} Å; "
+        f"protocol `{protocol}`, tolerance {_tolerance_text(protocol, tolerance_A)}; "
         f"criteria ID-recall < {published['criteria']['id_recall_min']}, ID-precision < "
         f"{published['criteria']['id_precision_min']}, accuracy > {published['criteria']['position_accuracy_max_angstrom']} Å."
         + (" **Quick run** (small build: few seeds and sweep points; cutoffs are coarse)." if quick else ""),
