@@ -116,3 +116,19 @@ def test_criteria_are_configurable_in_the_report(data):
     s = {c.subset: c for c in strict.cutoffs}["sto_sim_resolution_pm"]
     lo = {c.subset: c for c in loose.cutoffs}["sto_sim_resolution_pm"]
     assert s.cutoff is not None and (lo.cutoff is None or lo.cutoff > s.cutoff)
+
+
+def test_radar_radius_reads_decade_ranges_on_a_log_axis():
+    from atomdata.evaluate import Criteria, Cutoff
+    from atomdata.evaluate.plots import radar_radius
+
+    def cut(value, lo, hi):
+        return Cutoff(subset="sto_sim_dose_e_per_A2", metric="dose_e_per_A2", worse_when="lower", cutoff=value,
+                      failed_first="id_recall", per_criterion={}, tested_min=lo, tested_max=hi, n_points=5,
+                      n_seeds=2, criteria=Criteria())
+
+    # dose 100 in a 10..1e5 sweep (worse when lower): 3 of 4 decades into the worsening direction
+    assert radar_radius(cut(100.0, 10.0, 1e5)) == pytest.approx(0.75)
+    # a linear range stays linear: contrast 0.25 in 0.0..1.0 (worse when lower) is 75 % of the way
+    c = cut(0.25, 0.0, 1.0)
+    assert radar_radius(c) == pytest.approx(0.75)

@@ -47,7 +47,8 @@ def radar_radius(c: Cutoff) -> float:
     is at the centre and the worst at the edge: the radius is how far into the
     range of worsening quality the model keeps working. A model that never
     fails sits on the outer edge (1), one failing at the best tested value at
-    the centre (0).
+    the centre (0). A range spanning two decades or more (the dose sweep,
+    10-10^5 e-/Å²) is read on a log axis.
 
     Examples
     --------
@@ -59,10 +60,13 @@ def radar_radius(c: Cutoff) -> float:
     """
     if c.cutoff is None:
         return 1.0
-    span = c.tested_max - c.tested_min
+    lo, hi, x = c.tested_min, c.tested_max, c.cutoff
+    if lo > 0 and hi / lo >= 100 and x > 0:  # a range over decades (dose) is read on a log axis
+        lo, hi, x = np.log10(lo), np.log10(hi), np.log10(x)
+    span = hi - lo
     if span <= 0:
         return 0.0
-    r = (c.cutoff - c.tested_min) / span if c.worse_when == "higher" else (c.tested_max - c.cutoff) / span
+    r = (x - lo) / span if c.worse_when == "higher" else (hi - x) / span
     return float(min(1.0, max(0.0, r)))
 
 
