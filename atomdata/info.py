@@ -11,7 +11,7 @@ import numpy as np
 from .schema import METRIC_FIELDS
 from .storage import MANIFEST_NAME, SplitFile, SplitFormatError, read_manifest, sha256_file
 
-__all__ = ["split_summary", "dataset_summary", "validate_path", "format_summary"]
+__all__ = ["split_summary", "dataset_summary", "validate_path", "verify_dataset", "format_summary"]
 
 
 def split_summary(split: SplitFile) -> dict[str, Any]:
@@ -85,21 +85,8 @@ def validate_path(path, *, deep: bool = True) -> list[str]:
     if p.is_dir():
         manifest = read_manifest(p)
         done.append(f"{p / MANIFEST_NAME}: manifest {manifest.name} {manifest.version} is valid")
-        for name, info in manifest.splits.items():
-            f = p / info.file
-            if not f.exists():
-                raise FileNotFoundError(f"split {name!r} lists {info.file} but {f} does not exist")
-            digest = sha256_file(f)
-            if digest != info.sha256:
-                raise SplitFormatError(
-                    f"{f}: sha256 {digest} does not match the manifest's {info.sha256}; "
-                    "the file is corrupt or from another version"
-                )
-            s = SplitFile(f)
-            s.validate(deep=deep)
-            if len(s) != info.n_images:
-                raise SplitFormatError(f"{f}: {len(s)} images but the manifest says {info.n_images}")
-            done.append(f"{f}: sha256 ok, {len(s)} images valid")
+        for f in verify_dataset(p, deep=deep):
+            done.append(f"{f['path']}: sha256 ok, {f['n_images']} images valid")
         return done
     s = SplitFile(p)
     s.validate(deep=deep)
@@ -116,6 +103,43 @@ def validate_path(path, *, deep: bool = True) -> list[str]:
                 done.append(f"{p}: sha256 matches {manifest_path}")
     done.append(f"{p}: {len(s)} images valid (split {s.split!r}, schema {s.schema_version})")
     return done
+
+
+def verify_dataset(folder, *, deep: bool = True) -> list[dict]:
+    """Check every split file listed in ``folder/manifest.json``: present, SHA-256, structure, image count.
+
+    Returns one dict per split (``split``, ``file``, ``path``, ``sha256``,
+    ``size_bytes``, ``n_images``). ``deep=True`` also validates every record
+    and image (see :meth:`SplitFile.validate`).
+
+    Raises
+    ------
+    FileNotFoundError
+        A listed split file is missing.
+    SplitFormatError
+        A checksum differs from the manifest (both hashes named), a file is
+        invalid, or its image count differs from the manifest.
+    """
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    out = []
+    for name, info in manifest.splits.items():
+        f = folder / info.file
+        if not f.is_file():
+            raise FileNotFoundError(f"split {name!r} lists {info.file} but {f} does not exist")
+        digest = sha256_file(f)
+        if digest != info.sha256:
+            raise SplitFormatError(
+                f"{f}: sha256 {digest} differs from the manifest's {info.sha256}; "
+                "the file is corrupt or from another version: rebuild or re-fetch it"
+            )
+        with SplitFile(f) as s:
+            s.validate(deep=deep)
+            if len(s) != info.n_images:
+                raise SplitFormatError(f"{f}: {len(s)} images but the manifest says {info.n_images}")
+        out.append({"split": name, "file": info.file, "path": f, "sha256": digest,
+                    "size_bytes": f.stat().st_size, "n_images": info.n_images})
+    return out
 
 
 def format_summary(summary: dict[str, Any]) -> str:

@@ -37,7 +37,8 @@ from typing import Any, Optional
 
 from .foundry import FoundryUnavailable, datacite_record, foundry_block, source_id_for, validate_foundry_metadata
 from .schema import DatasetManifest
-from .storage import MANIFEST_NAME, SplitFile, atomic_path, read_manifest, sha256_file
+from .info import verify_dataset
+from .storage import MANIFEST_NAME, atomic_path, read_manifest
 
 __all__ = [
     "TOKEN_ENV",
@@ -140,22 +141,8 @@ def prepare_submission(dataset_dir, *, staging_dir=None, data_source: Optional[s
     folder = Path(dataset_dir)
     manifest: DatasetManifest = read_manifest(folder)
     checks: list[str] = []
-    files = []
-    for split, info in manifest.splits.items():
-        path = folder / info.file
-        if not path.is_file():
-            raise FileNotFoundError(f"split file {info.file} of split {split!r} is missing from {folder}")
-        digest = sha256_file(path)
-        if digest != info.sha256:
-            raise ValueError(
-                f"{path}: sha256 {digest} differs from the manifest's {info.sha256}; rebuild or re-fetch the file"
-            )
-        with SplitFile(path) as sf:
-            sf.validate(deep=deep)
-            if len(sf) != info.n_images:
-                raise ValueError(f"{path}: holds {len(sf)} images but the manifest says {info.n_images}")
-        files.append({"file": info.file, "split": split, "sha256": digest, "size_bytes": path.stat().st_size,
-                      "n_images": info.n_images})
+    files = [{k: f[k] for k in ("file", "split", "sha256", "size_bytes", "n_images")}
+             for f in verify_dataset(folder, deep=deep)]
     checks.append(f"{len(files)} split file(s) match their manifest SHA-256 and pass "
                   f"{'deep' if deep else 'structural'} validation")
 

@@ -50,7 +50,7 @@ def test_validate_ok_and_checksum_failure(dataset, capsys):
         f.attrs["note"] = "tampered"
     assert main(["validate", str(dataset)]) == 1
     err = capsys.readouterr().err
-    assert "does not match the manifest" in err and "test.h5" in err
+    assert "differs from the manifest" in err and "test.h5" in err
 
 
 def test_validate_reports_bad_file(tmp_path, capsys):
