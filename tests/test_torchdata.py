@@ -1,7 +1,6 @@
 """PyTorch datasets: locating splits, item contents, workers under fork and spawn, streaming, memory."""
 from __future__ import annotations
 
-import importlib.util
 import os
 import pickle
 import re
@@ -70,11 +69,18 @@ def test_unknown_split_subset_target_and_option_list_the_valid_ones(tmp_path, sp
         AtomColumnDataset(split_path, sigma_px=0)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("atomdata.loaders") is not None,
-                    reason="atomdata.loaders exists: download is tested with the loaders")
-def test_download_without_loaders_gives_a_clear_message(tmp_path):
-    with pytest.raises(RuntimeError, match="download=True needs atomdata.loaders.*`atomdata build`"):
-        AtomColumnDataset(tmp_path, download=True)
+def test_download_fetches_into_root_then_loads(tmp_path):
+    """download=True resolves the version through atomdata.loaders (here: the local quick build) into root."""
+    root = tmp_path / "root"
+    with pytest.raises(DatasetNotFoundError, match=r"Dataset not found in root=.*Run `atomdata build` or pass download=True"):
+        AtomColumnDataset(root, split="val", version="1.0.0-quick")
+    ds = AtomColumnDataset(root, split="val", version="1.0.0-quick", download=True)
+    assert len(ds) > 0
+    assert (root / "atomdata-benchmark" / "1.0.0-quick" / "val.h5").is_file()
+    item = ds[0]
+    assert item["image"].shape[0] == 1 and item["xy"].shape[1] == 2
+    # a second dataset finds the files without downloading again
+    assert len(AtomColumnDataset(root, split="val", version="1.0.0-quick")) == len(ds)
 
 
 def test_repr_shows_count_root_split_version(split_path):
