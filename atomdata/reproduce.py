@@ -183,7 +183,7 @@ class ReproductionResult:
     report_path: Optional[Path] = None
 
 
-def _dataset(data, quick: bool, workers: Optional[int], progress: bool) -> Path:
+def _dataset(data, quick: bool, progress: bool) -> Path:
     if data is not None:
         p = Path(data).expanduser()
         if not (p / "manifest.json").exists():
@@ -230,7 +230,7 @@ def _sweep_indices(split, max_seeds: Optional[int]) -> list[int]:
 
 def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[str] = DEFAULT_MODELS,
               protocol: str = "one_to_one", tolerance_A: Optional[float] = None, train_missing: bool = True,
-              workers: Optional[int] = None, n_boot: int = 1000, max_seeds: Optional[int] = None,
+              n_boot: int = 1000, max_seeds: Optional[int] = None,
               reuse_predictions: bool = True, progress: bool = True) -> ReproductionResult:
     """Run every model on the benchmark and compare its cutoffs with the published ones.
 
@@ -272,7 +272,7 @@ def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    data_dir = _dataset(data, quick, workers, progress)
+    data_dir = _dataset(data, quick, progress)
     timings["dataset"] = time.perf_counter() - t
     manifest = read_manifest(data_dir)
     test = SplitFile(data_dir / "test.h5")
