@@ -55,7 +55,6 @@ foundry-ml 1.2.2 pitfalls worked around here
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import re
@@ -67,6 +66,7 @@ from typing import Any, Iterable, Mapping, Optional
 import h5py
 
 from .schema import DatasetManifest
+from .storage import sha256_file
 
 __all__ = [
     "FOUNDRY_INSTALL_HINT",
@@ -395,14 +395,6 @@ def _saved_transfer_client():
     return globus_sdk.TransferClient(authorizer=auths[TRANSFER_SCOPE])
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def fetch_with_foundry(source_id: str, dest_dir, files: Optional[Iterable[str]] = None, *,
                        transfer_client=None, expected_sha256: Optional[Mapping[str, str]] = None,
                        base_url: str = MDF_HTTPS_BASE, progress: bool = True) -> list[Path]:
@@ -473,7 +465,7 @@ def fetch_with_foundry(source_id: str, dest_dir, files: Optional[Iterable[str]] 
             got = staging / name
             want = (expected_sha256 or {}).get(name)
             if want is not None:
-                have = _sha256(got)
+                have = sha256_file(got)
                 if have != want:
                     raise ValueError(
                         f"checksum mismatch for {name} from Foundry {source_id}: expected sha256 {want}, got "
