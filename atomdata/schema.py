@@ -48,6 +48,7 @@ __all__ = [
     "DatasetManifest",
     "SPLITS",
     "json_schemas",
+    "check_xy",
 ]
 
 #: Version of this data model. Files written with another *major* version are
@@ -59,6 +60,32 @@ SCHEMA_VERSION = "1.0.0"
 SPLITS = ("train", "val", "test", "generality")
 
 _STRICT = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+def check_xy(xy, name: str = "positions") -> np.ndarray:
+    """Return ``xy`` as a float64 ``(N, 2)`` array of (x, y) px, or raise a clear ``ValueError``.
+
+    Examples
+    --------
+    >>> check_xy([[1, 2], [3, 4]]).shape
+    (2, 2)
+    >>> check_xy([]).shape
+    (0, 2)
+    """
+    a = np.asarray(xy, dtype=np.float64)
+    if a.size == 0:
+        return a.reshape(0, 2)
+    if a.ndim != 2 or a.shape[1] != 2:
+        hint = " (transposed? use an (N, 2) array of (x, y) rows)" if a.ndim == 2 and a.shape[0] == 2 else ""
+        raise ValueError(f"{name} must have shape (N, 2) as (x, y) px, got shape {a.shape}{hint}")
+    bad = ~np.isfinite(a).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{name} row {i} is not finite: {a[i].tolist()} (x, y px); {int(bad.sum())} such row(s). "
+            "Remove NaN/inf positions before scoring."
+        )
+    return a
 
 
 def _finite(name: str, value: Optional[float]) -> Optional[float]:

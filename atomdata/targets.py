@@ -21,6 +21,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .schema import check_xy
+
 __all__ = [
     "DEFAULT_SIGMA_PX",
     "DEFAULT_RADIUS_A",
@@ -77,15 +79,6 @@ def size_in_px(name: str, *, value_px: Optional[float], value_A: Optional[float]
     if value_px is None or not math.isfinite(value_px) or value_px <= 0:
         raise ValueError(f"{name} must be a finite length > 0, got {name}_px={value_px!r} {name}_A={value_A!r}")
     return float(value_px)
-
-
-def _as_xy(xy) -> np.ndarray:
-    xy = np.asarray(xy, dtype=np.float64)
-    if xy.size == 0:
-        return xy.reshape(0, 2)
-    if xy.ndim != 2 or xy.shape[1] != 2:
-        raise ValueError(f"positions must have shape (N, 2) as (x, y) px, got {xy.shape}")
-    return xy
 
 
 def _check_shape(shape) -> tuple[int, int]:
@@ -167,7 +160,7 @@ def gaussian_heatmap(xy, shape, *, sigma_px: Optional[float] = None, sigma_A: Op
     ((3, 5), 1.0, True)
     """
     h, w = _check_shape(shape)
-    xy = _as_xy(xy)
+    xy = check_xy(xy)
     sigma = size_in_px("sigma", value_px=sigma_px, value_A=sigma_A, pixel_size_A=pixel_size_A,
                        default_px=DEFAULT_SIGMA_PX)
     out = np.zeros((h, w), np.float32)
@@ -213,7 +206,7 @@ def disk_mask(xy, shape, *, radius_A: Optional[float] = None, radius_px: Optiona
     5
     """
     h, w = _check_shape(shape)
-    xy = _as_xy(xy)
+    xy = check_xy(xy)
     r = size_in_px("radius", value_px=radius_px, value_A=radius_A, pixel_size_A=pixel_size_A,
                    default_A=DEFAULT_RADIUS_A)
     out = np.zeros((h, w), np.float32)
@@ -264,7 +257,7 @@ def species_masks(xy, species, shape, *, species_names: Sequence[str], draw: str
     ((2, 5, 5), 1.0, 1.0)
     """
     h, w = _check_shape(shape)
-    xy = _as_xy(xy)
+    xy = check_xy(xy)
     names = [str(s) for s in species_names]
     sp = np.asarray(species).reshape(-1)
     if len(sp) != len(xy):
@@ -316,7 +309,7 @@ def render_target(kind: str, *, xy, shape, species=None, species_names=None,
     if kind == "coords":
         if options:
             raise TypeError(f"the 'coords' target takes no options, got {sorted(options)}")
-        return _as_xy(xy).astype(np.float32)
+        return check_xy(xy).astype(np.float32)
     if kind == "none":
         return np.zeros(0, np.float32)
     raise ValueError(f"Unknown target {kind!r}. Valid targets: {', '.join(TARGETS)}.")

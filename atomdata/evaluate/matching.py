@@ -30,6 +30,8 @@ from typing import Optional
 
 import numpy as np
 
+from ..schema import check_xy
+
 __all__ = ["Matching", "candidate_pairs", "match_one_to_one", "match_all_pairs", "check_xy"]
 
 #: Components with more cells than this (n_pred x n_gt) use the sparse solver.
@@ -46,32 +48,6 @@ class Matching:
 
     def __len__(self) -> int:
         return int(self.pred.shape[0])
-
-
-def check_xy(xy, name: str = "positions") -> np.ndarray:
-    """Return ``xy`` as a float64 ``(N, 2)`` array of (x, y) px, or raise a clear ``ValueError``.
-
-    Examples
-    --------
-    >>> check_xy([[1, 2], [3, 4]]).shape
-    (2, 2)
-    >>> check_xy([]).shape
-    (0, 2)
-    """
-    a = np.asarray(xy, dtype=np.float64)
-    if a.size == 0:
-        return a.reshape(0, 2)
-    if a.ndim != 2 or a.shape[1] != 2:
-        hint = " (transposed? use an (N, 2) array of (x, y) rows)" if a.ndim == 2 and a.shape[0] == 2 else ""
-        raise ValueError(f"{name} must have shape (N, 2) as (x, y) px, got shape {a.shape}{hint}")
-    bad = ~np.isfinite(a).all(axis=1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name} row {i} is not finite: {a[i].tolist()} (x, y px); {int(bad.sum())} such row(s). "
-            "Remove NaN/inf positions before scoring."
-        )
-    return a
 
 
 def candidate_pairs(pred_xy: np.ndarray, gt_xy: np.ndarray, radius_px: float, *, strict: bool = False,
