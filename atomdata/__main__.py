@@ -1,6 +1,6 @@
 """``python -m atomdata`` runs the command line."""
 import sys
 
-from .cli import main
+from atomdata.cli import main
 
 sys.exit(main())

@@ -18,7 +18,7 @@ from dataclasses import replace
 
 
 def _one(params):
-    from atomdata.simulate import simulate_image
+    from atomdata.sim.stem.image import simulate_image
 
     return simulate_image(params).image.shape
 
@@ -34,9 +34,9 @@ def _init():
 
 def throughput(size: int, n: int, workers: int) -> tuple[float, float]:
     """Images/s of baseline SrTiO3 test images (PSNR 20 dB, flyback 1 px) in 1 process and in a pool."""
-    from atomdata.benchmark import _pixel_size
-    from atomdata.simulate import ImageParams, simulate_image
-    from atomdata.structures import get_structure
+    from atomdata.sim.stem.benchmark import _pixel_size
+    from atomdata.sim.stem.image import ImageParams, simulate_image
+    from atomdata.sim.stem.catalog import get_structure
 
     get_structure("sto100")
     base = ImageParams("sto100", shape=(size, size), pixel_size_A=_pixel_size("sto100", 5.5), psnr_db=20.0,
@@ -57,7 +57,7 @@ def throughput(size: int, n: int, workers: int) -> tuple[float, float]:
 
 
 def abtem_ratio(num_configs: int) -> dict:
-    from atomdata.fidelity import abtem_haadf, fast_haadf, fit_fast_model, sto_slab
+    from atomdata.sim.stem.fidelity import abtem_haadf, fast_haadf, fit_fast_model, sto_slab
 
     ref = abtem_haadf(sto_slab((3, 3, 5)), num_configs=num_configs)
     fit = fit_fast_model(ref)
@@ -93,7 +93,7 @@ def main(argv=None) -> int:
                   f"ratio {r['abtem_s'] / r['fast_s']:.0f}x; fitted n = {r['exponent']:.2f}, "
                   f"FWHM = {r['fwhm_pm']:.0f} pm, Pearson r = {r['pearson']:.4f}")
     if args.full_build:
-        from atomdata.build import build_dataset
+        from atomdata.build.builder import build_dataset
 
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()

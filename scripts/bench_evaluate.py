@@ -48,7 +48,7 @@ def naive(pred, gt, radius):
 def run_one(n: int, which: str) -> dict:
     import resource
 
-    from atomdata.evaluate.matching import match_one_to_one
+    from atomdata.evaluation.matching import match_one_to_one
 
     pred, gt = lattice(n)
     match_one_to_one(pred[:50], gt[:50], 3.0)  # warm up: imports and first-call overhead are not timed

@@ -29,10 +29,11 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from atomdata.schema import ColumnSet, ImageRecord, Lattice, Provenance, QualityMetrics  # noqa: E402
-from atomdata.storage import SplitWriter  # noqa: E402
-from atomdata.targets import gaussian_heatmap  # noqa: E402
-from atomdata.torchdata import AtomColumnDataset, collate_columns  # noqa: E402
+from atomdata.schema import ColumnSet, ImageRecord, Lattice, Provenance, QualityMetrics
+from atomdata.storage import SplitWriter
+from atomdata.datasets.labels import gaussian_heatmap
+from atomdata.datasets.atoms import AtomColumnDataset
+from atomdata.datasets.collate import collate_columns
 
 SHAPE = (256, 256)
 BATCH = 32
@@ -93,7 +94,7 @@ def loader_epoch(loader) -> float:
 
 def first_batch_atomdata(path: Path, workers: int) -> float:
     t = time.perf_counter()
-    ds = AtomColumnDataset(path, target="heatmap")
+    ds = AtomColumnDataset(path, label="heatmap")
     loader = DataLoader(ds, batch_size=BATCH, num_workers=workers, collate_fn=collate_columns)
     batch = next(iter(loader))
     assert batch["image"].shape[0] == BATCH

@@ -109,21 +109,21 @@ def main(argv=None) -> int:
         # wrapper and published path alternately, several rounds
         t_wrap, t_ref = [], []
         for _ in range(args.repeats):
-            t_wrap.append(_time(lambda: ziat.predict(image, px), 1))
+            t_wrap.append(_time(lambda: ziat.predict(image, pixel_size_A=px), 1))
             t_ref.append(_time(lambda: published_locate(image, weights), 1))
         rows = [
             ("ziatdinov-atomnet-cubic predict", statistics.median(t_wrap)),
             ("ziatdinov published code path", statistics.median(t_ref)),
             (f"ziatdinov-atomnet-cubic batch of {args.batch}",
-             _time(lambda: ziat.predict_batch(batch, px), args.repeats) / args.batch),
-            ("lin-atomsegnet predict (untrained)", _time(lambda: lin.predict(image, px), args.repeats)),
-            ("baseline-peaks (com)", _time(lambda: base_com.predict(image, px), args.repeats)),
-            ("baseline-peaks (gaussian fit)", _time(lambda: base_fit.predict(image, px), max(1, args.repeats // 2))),
+             _time(lambda: ziat.predict_batch(batch, pixel_sizes_A=px), args.repeats) / args.batch),
+            ("lin-atomsegnet predict (untrained)", _time(lambda: lin.predict(image, pixel_size_A=px), args.repeats)),
+            ("baseline-peaks (com)", _time(lambda: base_com.predict(image, pixel_size_A=px), args.repeats)),
+            ("baseline-peaks (gaussian fit)", _time(lambda: base_fit.predict(image, pixel_size_A=px), max(1, args.repeats // 2))),
         ]
         for label, sec in rows:
             print(f"{size:>6} {label:<38} {sec:>9.3f} {1 / sec:>9.2f}")
         ratio = statistics.median(t_ref) / statistics.median(t_wrap)
-        n_wrap, n_ref = len(ziat.predict(image, px)), len(published_locate(image, weights))
+        n_wrap, n_ref = len(ziat.predict(image, pixel_size_A=px)), len(published_locate(image, weights))
         print(f"{size:>6} ratio wrapper/published speed = {ratio:.2f}x "
               f"(columns found: wrapper {n_wrap}, published {n_ref})")
     return 0

@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from atomdata.schema import ColumnSet, ImageRecord, Lattice, Provenance, QualityMetrics  # noqa: E402
-from atomdata.storage import SplitFile, SplitWriter  # noqa: E402
+from atomdata.schema import ColumnSet, ImageRecord, Lattice, Provenance, QualityMetrics
+from atomdata.storage import SplitFile, SplitWriter
 
 
 def _record(i: int, size: int) -> ImageRecord:

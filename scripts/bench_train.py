@@ -8,7 +8,7 @@ Without ``--weights`` it runs ``atomdata.models.train.train`` (timed, wall clock
 the result; with ``--weights`` it only scores.  Scoring: every ``sto_sim_*`` / ``ws2_sim_*`` test
 image whose swept metric is at its good-quality end (the first or last sweep point, whichever is the
 better one) is located by the trained model and by ``baseline-peaks``, side by side, and scored with
-``atomdata.evaluate.score_image`` (one-to-one matching, 0.5 A tolerance).  Prints mean ID-recall,
+``atomdata.evaluation.score_image`` (one-to-one matching, 0.5 A tolerance).  Prints mean ID-recall,
 ID-precision and RMS accuracy per material.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from atomdata import models
-from atomdata.evaluate import score_image
+from atomdata.evaluation import score_image
 from atomdata.models.train import train
 from atomdata.storage import SplitFile
 
@@ -48,8 +48,8 @@ def score(locator, split: SplitFile, indices) -> dict:
     t0 = time.perf_counter()
     for i in indices:
         rec = split.record(i)
-        pred = locator.predict(split.image(i), rec.quality.pixel_size_A)
-        s = score_image(pred, split.columns(i), rec.quality.pixel_size_A)
+        pred = locator.predict(split.image(i), pixel_size_A=rec.quality.pixel_size_A)
+        s = score_image(pred, split.columns(i), pixel_size_A=rec.quality.pixel_size_A)
         per_material.setdefault(rec.subset.split("_")[0], []).append(
             (s.id_recall, s.id_precision, s.position_accuracy_A))
     out = {m: {"n": len(v), "id_recall": float(np.mean([r for r, _, _ in v])),

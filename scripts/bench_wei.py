@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from wei_layout import write_wei_file  # noqa: E402
 
-from atomdata.wei import open_wei  # noqa: E402
+from atomdata.sources.wei.reader import open_wei
 
 
 def _best(fn, repeat=3):

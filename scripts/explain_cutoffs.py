@@ -11,8 +11,8 @@ and prints three Markdown evidence tables:
 (c) resolution: the cutoff at our near-noise-free baseline vs with shot noise added to every
     blurred image (as Wei's resolution sweep does).
 
-Scores are ``atomdata.evaluate.score_image`` (``one_to_one`` protocol, as ``atomdata reproduce``);
-cutoffs are ``atomdata.evaluate.find_cutoff`` on the per-point means (criteria: ID-recall < 0.90,
+Scores are ``atomdata.evaluation.score_image`` (``one_to_one`` protocol, as ``atomdata reproduce``);
+cutoffs are ``atomdata.evaluation.find_cutoff`` on the per-point means (criteria: ID-recall < 0.90,
 ID-precision < 0.95, accuracy > 0.30 Å). Column positions are (x, y) px, x = column index,
 y = row index, origin at the centre of the top-left pixel.
 
@@ -39,10 +39,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from atomdata.benchmark import benchmark_config  # noqa: E402
-from atomdata.evaluate import find_cutoff, score_image  # noqa: E402
-from atomdata.simulate import ImageParams, measure_contrast, measure_psnr_db, simulate_image  # noqa: E402
-from atomdata.structures import get_structure  # noqa: E402
+from atomdata.sim.stem.benchmark import benchmark_config
+from atomdata.evaluation import find_cutoff, score_image
+from atomdata.sim.stem.image import ImageParams, measure_contrast, measure_psnr_db, simulate_image
+from atomdata.sim.stem.catalog import get_structure
 
 MODEL = "ziatdinov-atomnet-cubic"
 #: Wei et al. 2023, SrTiO3 simulated, Ziatdinov AtomNet (atomdata/data/published_cutoffs.json).
@@ -95,8 +95,8 @@ class Runner:
 
     def run(self, params: ImageParams) -> dict:
         sim = simulate_image(params)
-        pred = self.model.predict(sim.image, params.pixel_size_A)
-        s = score_image(pred, sim.columns, params.pixel_size_A, image_shape=sim.image.shape)
+        pred = self.model.predict(sim.image, pixel_size_A=params.pixel_size_A)
+        s = score_image(pred, sim.columns, pixel_size_A=params.pixel_size_A, image_shape=sim.image.shape)
         self.n_images += 1
         black = float(sim.extra["simulation"]["black_level_counts"])
         return {"pred": pred, "recall": s.id_recall, "precision": s.id_precision,

@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from atomdata.versions import default_registry_path, entry_from_dataset, load_registry, save_registry
+from atomdata.sources.registry import default_registry_path, entry_from_dataset, load_registry, save_registry
 
 
 def main(argv=None) -> int:
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
                                              "build": prev.build, "notes": "" if args.published else prev.notes})
         except ValueError:
             pass
-    from atomdata.versions import Registry
+    from atomdata.sources.registry import Registry
 
     save_registry((old or Registry()).with_entry(entry), path)
     print(f"{path}: registered {entry.label} ({len(entry.files)} files, published={entry.published})")

@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from atomdata.schema import json_schemas  # noqa: E402
+from atomdata.schema import json_schemas
 
 
 def render() -> dict[str, str]:

@@ -33,7 +33,10 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture
 def shared_reference() -> Path:
-    """Path of ../shared/reference; skips when it is absent (it is present in CI)."""
+    """Path of ../shared/reference. Absent: the test fails when the variable CI is set (CI has the folder),
+    and is skipped on a developer's machine without it."""
     if not SHARED_REFERENCE.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set but the reference files are not at {SHARED_REFERENCE}")
         pytest.skip(f"reference files not found at {SHARED_REFERENCE}")
     return SHARED_REFERENCE

@@ -7,12 +7,14 @@ import os
 import numpy as np
 import pytest
 
-from atomdata.benchmark import MATERIALS, SWEEP_METRICS, benchmark_config, image_seed, shard_ranges, split_specs
-from atomdata.build import build_dataset, build_shard, shard_path
+from atomdata.sim.stem.benchmark import MATERIALS, SWEEP_METRICS, benchmark_config, split_specs
+from atomdata.sim.seeds import image_seed
+from atomdata.build.builder import shard_ranges
+from atomdata.build.builder import build_dataset, build_shard, shard_path
 from atomdata.cli import main
 from atomdata.schema import SPLITS
 from atomdata.storage import SplitFile, read_manifest, sha256_file
-from atomdata.structures import STRUCTURES
+from atomdata.sim.stem.catalog import STRUCTURES
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +177,7 @@ def test_cli_build_with_preview(tmp_path, capsys):
 
 
 def test_preview_picks_one_image_per_subset(quick):
-    from atomdata.preview import pick_examples
+    from atomdata.build.preview import pick_examples
 
     with SplitFile(quick / "test.h5") as s:
         picks = pick_examples(s)
@@ -191,7 +193,7 @@ def test_uncompressed_build_has_the_same_content(tmp_path):
     import h5py
     import numpy as np
 
-    from atomdata.build import build_dataset
+    from atomdata.build.builder import build_dataset
     from atomdata.storage import SplitFile
 
     a = build_dataset(tmp_path / "gz", quick=True, workers=1, progress=False, splits=["val"])

@@ -6,9 +6,9 @@ import pytest
 import yaml
 
 import tiny_dataset
-from atomdata.cite import REFERENCES, cite
+from atomdata.sources.citation import REFERENCES, cite
 from atomdata.cli import main
-from atomdata.versions import BuildRecipe, Registry, entry_from_dataset, load_registry, save_registry
+from atomdata.sources.registry import BuildRecipe, Registry, entry_from_dataset, load_registry, save_registry
 
 PAPERS = {"10.1093/micmic/ozac043", "10.18126/e73h-3w6n", "10.1021/acsnano.7b07504", "10.1038/s41598-021-84499-w"}
 
@@ -98,11 +98,15 @@ def test_cli_fetch_builds_and_prints_path(tmp_path, monkeypatch, capsys):
                                                           options={"name": "tiny", "version": "1.0.0"}))
     monkeypatch.setenv("ATOMDATA_REGISTRY", str(save_registry(Registry(datasets=[entry]), tmp_path / "reg.json")))
     cache = tmp_path / "cache"
+    assert main(["fetch", "tiny", "--cache", str(cache)]) == 1  # a mistyped cache folder is not created
+    assert "is not an existing folder" in capsys.readouterr().err and not cache.exists()
+    cache.mkdir()
     assert main(["fetch", "tiny", "--version", "1.0", "--split", "test", "--cache", str(cache),
                  "--source", "cache", "--source", "build", "--quiet"]) == 0
     out = capsys.readouterr().out.strip()
     assert out == str(cache / "tiny" / "1.0.0" / "test.h5")
     assert main(["fetch", "tiny", "--cache", str(cache), "--source", "cache", "--quiet"]) == 0
     assert capsys.readouterr().out.strip() == str(cache / "tiny" / "1.0.0")
+    (tmp_path / "empty").mkdir()
     assert main(["fetch", "tiny", "--cache", str(tmp_path / "empty"), "--source", "cache", "--quiet"]) == 1
     assert "every source failed" in capsys.readouterr().err

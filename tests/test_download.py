@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from atomdata.download import ChecksumError, DownloadError, download, partial_path
+from atomdata.sources.download import ChecksumError, DownloadError, download, partial_path
 from local_http import FileServer, dead_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -136,7 +136,7 @@ def test_two_processes_fetch_one_file_safely(tmp_path):
     script = textwrap.dedent(
         """
         import sys
-        from atomdata.download import download
+        from atomdata.sources.download import download
         download(sys.argv[1], sys.argv[2], sha256=sys.argv[3], progress=False, timeout_s=10,
                  retry_wait_s=0.05, max_attempts=3, max_time_s=60, lock_timeout_s=60)
         """

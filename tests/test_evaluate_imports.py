@@ -10,7 +10,7 @@ MODULES = ["matching", "scores", "aggregate", "cutoffs", "inputs", "split", "rep
 
 
 def test_import_is_light():
-    code = ("import sys, atomdata.evaluate; "
+    code = ("import sys, atomdata.evaluation; "
             "print(sorted(m for m in ('torch', 'matplotlib', 'atomdata.models') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -18,6 +18,6 @@ def test_import_is_light():
 
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
-    mod = importlib.import_module(f"atomdata.evaluate.{name}")
+    mod = importlib.import_module(f"atomdata.evaluation.{name}")
     result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.failed == 0

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from atomdata.cli import main
-from atomdata.evaluate import Criteria, evaluate, find_cutoff, save_predictions
-from atomdata.evaluate.plots import plot_overlay, plot_radar, radar_radius
+from atomdata.evaluation import Criteria, evaluate, find_cutoff, save_predictions
+from atomdata.evaluation.plots import plot_overlay, plot_radar, radar_radius
 from atomdata.storage import SplitFile
 
 from evaluate_data import degrading_predictions, write_sweep_split
@@ -66,9 +66,9 @@ def test_radar_of_two_models_and_overlay_svg(data, tmp_path):
     assert (tmp_path / "r.svg").read_text().lstrip().startswith("<?xml")
     assert fig is not None
     i = 0
-    from atomdata.evaluate import score_image
+    from atomdata.evaluation import score_image
 
-    s = score_image(preds[split.image_ids[i]], split.columns(i), float(split.pixel_sizes_A[i]))
+    s = score_image(preds[split.image_ids[i]], split.columns(i), pixel_size_A=float(split.pixel_sizes_A[i]))
     plot_overlay(split.image(i), s, preds[split.image_ids[i]], split.columns(i), path=tmp_path / "o.png")
     assert (tmp_path / "o.png").stat().st_size > 1000
 
@@ -105,7 +105,7 @@ def test_cli_errors(data, tmp_path, capsys):
     assert main(["evaluate", "--predictions", str(bad), "--data", str(split.path), "--quiet"]) == 1
     assert "'nope'" in capsys.readouterr().err
     assert main(["evaluate", "--predictions", str(pfile), "--data", str(root), "--split", "val"]) == 1
-    assert "no split 'val'" in capsys.readouterr().err
+    assert "Unknown split 'val'. Valid splits: test." in capsys.readouterr().err
 
 
 def test_criteria_are_configurable_in_the_report(data):
@@ -119,8 +119,8 @@ def test_criteria_are_configurable_in_the_report(data):
 
 
 def test_radar_radius_reads_decade_ranges_on_a_log_axis():
-    from atomdata.evaluate import Criteria, Cutoff
-    from atomdata.evaluate.plots import radar_radius
+    from atomdata.evaluation import Criteria, Cutoff
+    from atomdata.evaluation.plots import radar_radius
 
     def cut(value, lo, hi):
         return Cutoff(subset="sto_sim_dose_e_per_A2", metric="dose_e_per_A2", worse_when="lower", cutoff=value,

@@ -6,8 +6,7 @@ import h5py
 import numpy as np
 import pytest
 
-from atomdata.evaluate import (Criteria, aggregate, find_cutoff, load_predictions, save_predictions, score_image,
-                               score_split, sweep_cutoffs)
+from atomdata.evaluation import Criteria, aggregate, find_cutoff, load_predictions, save_predictions, score_image, score_split, sweep_cutoffs
 from atomdata.storage import SplitFile, write_split
 
 from evaluate_data import degrading_predictions, write_sweep_split
@@ -130,8 +129,8 @@ def test_subsets_filter(split):
 # -- aggregates -----------------------------------------------------------------------------------------
 def test_micro_and_macro_differ_as_worked_by_hand():
     gt3 = [[0, 0], [10, 0], [20, 0]]
-    a = score_image([[0, 0], [10, 0], [20, 0]], gt3, 0.1)  # 3/3
-    b = score_image([], [[0, 0]], 0.1)  # 0/1
+    a = score_image([[0, 0], [10, 0], [20, 0]], gt3, pixel_size_A=0.1)  # 3/3
+    b = score_image([], [[0, 0]], pixel_size_A=0.1)  # 0/1
     agg = aggregate([a, b], n_boot=200)
     assert agg.micro["id_recall"].value == pytest.approx(3 / 4)
     assert agg.macro["id_recall"].value == pytest.approx(1 / 2)
@@ -209,7 +208,7 @@ def test_wei2022_on_a_split(split):
 def test_pchip_crossing_matches_scipy():
     from scipy.interpolate import PchipInterpolator
 
-    from atomdata.evaluate.cutoffs import _pchip_piece_root
+    from atomdata.evaluation.cutoffs import _pchip_piece_root
 
     rng = np.random.default_rng(5)
     for n in (2, 3, 4, 7):

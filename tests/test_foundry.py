@@ -13,7 +13,7 @@ import h5py
 import numpy as np
 import pytest
 
-from atomdata import foundry as fy
+from atomdata.sources import foundry as fy
 from atomdata.storage import SplitFile
 from dataset_folder import write_dataset
 

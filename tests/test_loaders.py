@@ -8,19 +8,10 @@ import numpy as np
 import pytest
 
 import tiny_dataset
-from atomdata.loaders import DatasetUnavailableError, check_wei_layout, load
-from atomdata.paths import DEFAULT_DATASET, DEFAULT_VERSION
+from atomdata.sources.loaders import DatasetUnavailableError, check_wei_layout, load
+from atomdata.sources.registry import DEFAULT_DATASET, DEFAULT_VERSION
 from atomdata.storage import SplitFile, SplitFormatError
-from atomdata.versions import (
-    REGISTRY_ENV,
-    BuildRecipe,
-    Registry,
-    UnknownVersionError,
-    entry_from_dataset,
-    load_registry,
-    mdf_url,
-    save_registry,
-)
+from atomdata.sources.registry import REGISTRY_ENV, BuildRecipe, Registry, UnknownVersionError, entry_from_dataset, load_registry, mdf_url, save_registry
 from local_http import FileServer, dead_url
 
 NET = ("cache", "https")

@@ -2,11 +2,11 @@
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 
-from atomdata import models  # noqa: E402
-from atomdata.models.atomsegnet import AtomSegUNet, LinAtomSegNet, to_8bit, watershed_centres  # noqa: E402
-from atomdata.models.weights import WeightsNotFoundError  # noqa: E402
+from atomdata import models
+from atomdata.models.atomsegnet import AtomSegUNet, LinAtomSegNet, to_8bit, watershed_centres
+from atomdata.models.weights import WeightsNotFoundError
 from models_helpers import render_columns  # noqa: E402
 
 
@@ -76,8 +76,8 @@ def test_untrained_locator_runs_on_odd_shapes_and_batches():
     images = [rng.random((30, 33)), rng.random((30, 33)), rng.random((21, 26))]
     out = loc.output8(images[:2])
     assert out.shape == (2, 30, 33) and out.dtype == np.uint8
-    batch = loc.predict_batch(images, 0.1)
+    batch = loc.predict_batch(images, pixel_sizes_A=0.1)
     for im, got in zip(images, batch):
-        np.testing.assert_allclose(got, loc.predict(im, 0.1), atol=1e-9)
+        np.testing.assert_allclose(got, loc.predict(im, pixel_size_A=0.1), atol=1e-9)
     with pytest.raises(ValueError, match="low < high"):
         LinAtomSegNet(untrained=True, low=120, high=100)

@@ -26,7 +26,7 @@ def test_lattice_of_columns_within_a_tenth_of_a_pixel(refine, tol):
     keep = species != "O"  # a Sr / Ti-O lattice with jittered sub-pixel positions
     xy = xy[keep] + rng.uniform(-0.5, 0.5, (keep.sum(), 2))
     image = render_columns(xy, np.where(species[keep] == "Sr", 1.0, 0.6), shape, sigma_px=0.45 / 0.15)
-    pred = PeakBaseline(refine=refine).predict(image, 0.15)
+    pred = PeakBaseline(refine=refine).predict(image, pixel_size_A=0.15)
     truth = xy[inside(xy, shape, 9)]
     d, idx = cKDTree(pred).query(truth)
     assert d.max() < tol
@@ -36,7 +36,7 @@ def test_lattice_of_columns_within_a_tenth_of_a_pixel(refine, tol):
 def test_noisy_image_still_within_a_fraction_of_a_pixel():
     shape = (128, 128)
     image, xy, species = srtio3_100(0.15, shape, noise=0.05, seed=1)
-    pred = PeakBaseline().predict(image, 0.15)
+    pred = PeakBaseline().predict(image, pixel_size_A=0.15)
     truth = xy[(species != "O") & inside(xy, shape, 9)]
     d, _ = cKDTree(pred).query(truth)
     assert np.sqrt(np.mean(d ** 2)) < 0.3
@@ -46,18 +46,18 @@ def test_separation_is_in_angstrom():
     # two columns 1.0 A apart (20 px at 0.05 A/px): the max-filter window is half the separation each way,
     # so they are resolved with a 1.5 A separation (15 px window) and merged with 2.5 A (25 px window)
     image = render_columns([(30, 30), (50, 30)], [1, 1], (60, 80), sigma_px=3)
-    assert len(PeakBaseline(min_separation_A=1.5).predict(image, 0.05)) == 2
-    assert len(PeakBaseline(min_separation_A=2.5).predict(image, 0.05)) == 1
-    assert len(PeakBaseline(min_separation_A=2.5).predict(image, 0.1)) == 2  # same image read as 0.1 A/px
+    assert len(PeakBaseline(min_separation_A=1.5).predict(image, pixel_size_A=0.05)) == 2
+    assert len(PeakBaseline(min_separation_A=2.5).predict(image, pixel_size_A=0.05)) == 1
+    assert len(PeakBaseline(min_separation_A=2.5).predict(image, pixel_size_A=0.1)) == 2  # same image read as 0.1 A/px
 
 
 def test_unrefined_positions_are_integer_maxima():
     image = render_columns([(20.3, 11.8)], [1.0], (32, 40), sigma_px=2.5)
-    np.testing.assert_array_equal(PeakBaseline(refine=None, border_px=0).predict(image, 0.15), [[20.0, 12.0]])
+    np.testing.assert_array_equal(PeakBaseline(refine=None, border_px=0).predict(image, pixel_size_A=0.15), [[20.0, 12.0]])
 
 
 def test_constant_image_has_no_columns():
-    assert models.get("baseline-peaks").predict(np.ones((16, 16)), 0.1).shape == (0, 2)
+    assert models.get("baseline-peaks").predict(np.ones((16, 16)), pixel_size_A=0.1).shape == (0, 2)
 
 
 def test_refiners_keep_far_moves_and_empty_input():

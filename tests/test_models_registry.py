@@ -37,7 +37,7 @@ def test_register_get_and_unregister():
         loc = models.get("fixed-test")
         image = np.zeros((8, 10))
         image[2, 7] = 5  # row 2, column 7 -> (x, y) = (7, 2)
-        xy, classes = loc.predict(image, 0.1, return_classes=True)
+        xy, classes = loc.predict(image, pixel_size_A=0.1, return_classes=True)
         assert xy.dtype == np.float64 and xy.shape == (1, 2)
         np.testing.assert_array_equal(xy, [[7.0, 2.0]])
         np.testing.assert_array_equal(classes, [3])
@@ -66,26 +66,26 @@ def test_register_as_decorator_and_rejects_empty_name():
         (np.zeros((2, 8)), 0.1, "at least 4 x 4"),
         (np.full((8, 8), np.nan), 0.1, "NaN or infinite"),
         (np.array([["a"] * 4] * 4), 0.1, "real numbers"),
-        (np.zeros((8, 8)), 0.0, "pixel_size_A must be > 0.*got 0.0"),
+        (np.zeros((8, 8)), 0.0, "pixel_size_A must be a finite number > 0.*got 0.0"),
         (np.zeros((8, 8)), -0.1, "got -0.1"),
         (np.zeros((8, 8)), "big", "must be a number"),
     ],
 )
 def test_predict_rejects_bad_input(image, pixel_size, message):
     with pytest.raises(ValueError, match=message):
-        _Fixed().predict(image, pixel_size)
+        _Fixed().predict(image, pixel_size_A=pixel_size)
 
 
 def test_predict_batch_matches_predict_and_checks_sizes():
     rng = np.random.default_rng(0)
     images = [rng.random((6, 9)) for _ in range(3)]
     loc = _Fixed()
-    batch = loc.predict_batch(images, 0.2)
+    batch = loc.predict_batch(images, pixel_sizes_A=0.2)
     for im, got in zip(images, batch):
-        np.testing.assert_array_equal(got, loc.predict(im, 0.2))
-    assert len(loc.predict_batch(images, [0.1, 0.2, 0.3], return_classes=True)[0]) == 2
+        np.testing.assert_array_equal(got, loc.predict(im, pixel_size_A=0.2))
+    assert len(loc.predict_batch(images, pixel_sizes_A=[0.1, 0.2, 0.3], return_classes=True)[0]) == 2
     with pytest.raises(ValueError, match="pixel_sizes_A has 2 values for 3 images"):
-        loc.predict_batch(images, [0.1, 0.2])
+        loc.predict_batch(images, pixel_sizes_A=[0.1, 0.2])
 
 
 def test_describe_has_identity_fields():

@@ -3,12 +3,12 @@ import numpy as np
 import pytest
 from scipy.spatial import cKDTree
 
-torch = pytest.importorskip("torch")
+import torch
 
-from atomdata import models  # noqa: E402
-from atomdata.models.weights import WeightsNotFoundError  # noqa: E402
-from atomdata.models.ziatdinov import AtomNetCubic, ZiatdinovAtomNet, blob_centres  # noqa: E402
-from atomdata.models.ziatdinov_reference import PublishedResAtomSegNetS2, published_locate  # noqa: E402
+from atomdata import models
+from atomdata.models.weights import WeightsNotFoundError
+from atomdata.models.ziatdinov import AtomNetCubic, ZiatdinovAtomNet, blob_centres
+from atomdata.models.ziatdinov_reference import PublishedResAtomSegNetS2, published_locate
 from models_helpers import inside, srtio3_100  # noqa: E402
 
 WEIGHTS = "ziatdinov_atomnet/cubic-best_weights.pt"
@@ -65,11 +65,11 @@ def test_matches_the_published_inference_on_the_test_image(locator, test_image, 
 
 def test_matches_the_published_inference_with_padding(locator, test_image, weights_path):
     crop = test_image[3:246, 5:250]  # 243 x 245: padded to 244 x 248, border rule on the padded size
-    _match(locator.predict(crop, 0.1), published_locate(crop, weights_path), tol=0.01)
+    _match(locator.predict(crop, pixel_size_A=0.1), published_locate(crop, weights_path), tol=0.01)
 
 
 def test_test_image_columns_form_a_centred_square_lattice(locator, test_image):
-    xy = locator.predict(test_image, 0.1)
+    xy = locator.predict(test_image, pixel_size_A=0.1)
     d, idx = cKDTree(xy).query(xy, k=2)
     nn = d[:, 1]
     assert np.std(nn) / np.mean(nn) < 0.05  # one nearest-neighbour distance
@@ -83,7 +83,7 @@ def test_test_image_columns_form_a_centred_square_lattice(locator, test_image):
 def test_finds_synthetic_srtio3_columns_where_they_were_rendered(locator):
     shape = (192, 256)  # not square: a swapped x/y would leave the image or miss the lattice
     image, xy, species = srtio3_100(0.15, shape, origin=(3.3, 9.7))
-    pred = locator.predict(image, 0.15)
+    pred = locator.predict(image, pixel_size_A=0.15)
     bright = xy[(species != "O") & inside(xy, shape, 8)]
     d_gt, _ = cKDTree(pred).query(bright)
     assert d_gt.max() < 1.0  # every Sr and Ti-O column found within 1 px
@@ -95,18 +95,18 @@ def test_finds_synthetic_srtio3_columns_where_they_were_rendered(locator):
 
 def test_batch_equals_single_and_handles_mixed_shapes(locator, test_image):
     a, b, c = test_image[:128, :128], test_image[64:192, 32:160], test_image[:100, :120]
-    batch = locator.predict_batch([a, b, c], [0.1, 0.1, 0.1])
+    batch = locator.predict_batch([a, b, c], pixel_sizes_A=[0.1, 0.1, 0.1])
     for im, got in zip((a, b, c), batch):
-        np.testing.assert_allclose(got, locator.predict(im, 0.1), atol=1e-6)
+        np.testing.assert_allclose(got, locator.predict(im, pixel_size_A=0.1), atol=1e-6)
 
 
 def test_constant_image_has_no_columns(locator):
-    assert locator.predict(np.full((32, 32), 3.0), 0.1).shape == (0, 2)
+    assert locator.predict(np.full((32, 32), 3.0), pixel_size_A=0.1).shape == (0, 2)
 
 
 def test_eight_bit_switch_changes_the_input_only_slightly(weights_path, test_image):
     floating = ZiatdinovAtomNet(weights_path, device="cpu", eight_bit=False)
-    _match(floating.predict(test_image, 0.1), published_locate(test_image, weights_path), tol=0.5)
+    _match(floating.predict(test_image, pixel_size_A=0.1), published_locate(test_image, weights_path), tol=0.5)
 
 
 def test_blob_centres_border_rule():

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from atomdata import cli
-from atomdata.publish import TOKEN_ENV, prepare_submission, submit_submission
+from atomdata.sources.publish import TOKEN_ENV, prepare_submission, submit_submission
 from atomdata.storage import sha256_file
 from dataset_folder import write_dataset
 
@@ -145,7 +145,7 @@ def test_submit_sends_the_foundry_block_with_the_token(dataset, tmp_path, monkey
 def test_submit_without_credentials_does_not_log_in(dataset, tmp_path, monkeypatch, no_network):
     monkeypatch.delenv(TOKEN_ENV, raising=False)
     sub = prepare_submission(dataset, staging_dir=tmp_path / "s", data_source="globus://e/p/")
-    from atomdata.foundry import FoundryUnavailable
+    from atomdata.sources.foundry import FoundryUnavailable
 
     with pytest.raises(FoundryUnavailable, match=f"no Globus credentials for MDF Connect: set {TOKEN_ENV}"):
         submit_submission(sub)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from atomdata.evaluate import Criteria, Cutoff
-from atomdata.reproduce import ReproductionResult, compare_cutoffs, published_cutoffs, reproduce
-from atomdata.reproduce_report import CUTOFF_DIFFERENCES_HEADING, cutoff_differences_text, write_reproduction_report
+from atomdata.evaluation import Criteria, Cutoff
+from atomdata.reproduce import ReproductionResult, reproduce
+from atomdata.reproduce.published import compare_cutoffs, published_cutoffs
+from atomdata.reproduce.report import CUTOFF_DIFFERENCES_HEADING, cutoff_differences_text, write_reproduction_report
 
 
 def _cutoff(subset, metric, value, worse="higher"):

@@ -5,15 +5,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from atomdata.schema import (
-    ColumnSet,
-    DatasetManifest,
-    ImageRecord,
-    Lattice,
-    QualityMetrics,
-    Provenance,
-    json_schemas,
-)
+from atomdata.schema import ColumnSet, DatasetManifest, ImageRecord, Lattice, QualityMetrics, Provenance, json_schemas
 
 from helpers import make_record
 
@@ -28,7 +20,7 @@ def test_record_json_round_trip_keeps_columns():
 
 @pytest.mark.parametrize("value", [-0.1, 0.0])
 def test_pixel_size_must_be_positive(value):
-    with pytest.raises(ValidationError, match=f"pixel_size_A must be > 0, got {value}"):
+    with pytest.raises(ValidationError, match=rf"pixel_size_A must be a finite number > 0 \[Å/px\], got {value}"):
         QualityMetrics(pixel_size_A=value)
 
 

@@ -6,17 +6,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from atomdata.probe import AberrationProbe, GaussianProbe, measure_fwhm_px, wavelength_A
+from atomdata.sim.stem.probe import AberrationProbe, GaussianProbe, measure_fwhm_px, wavelength_A
 from atomdata.schema import ImageRecord
-from atomdata.simulate import (
-    ImageParams,
-    measure_contrast,
-    measure_psnr_db,
-    render_columns,
-    scan_path,
-    simulate_image,
-)
-from atomdata.structures import STRUCTURES, get_structure
+from atomdata.sim.stem.image import ImageParams, measure_contrast, measure_psnr_db, scan_path, simulate_image
+from atomdata.sim.stem.render import render_columns
+from atomdata.sim.stem.catalog import STRUCTURES, get_structure
 
 
 def subpixel_peak(img: np.ndarray, x: float, y: float) -> tuple[float, float]:
@@ -53,7 +47,7 @@ def test_single_column_is_found_at_its_subpixel_position(x0, y0):
 
 def test_renderers_agree():
     """Dense, splatted and per-row Fourier renderings of the same columns are the same image."""
-    from atomdata import simulate as S
+    from atomdata.sim.stem import render as S
 
     rng = np.random.default_rng(0)
     xy = rng.uniform(-5, 70, (60, 2))
@@ -235,7 +229,7 @@ def test_render_columns_rejects_bad_input():
 def test_fast_model_matches_abtem_prism_with_frozen_phonons():
     """Higher-fidelity check: abTEM PRISM (frozen phonons) vs the fast model on one small SrTiO3 [100] slab."""
     pytest.importorskip("abtem")
-    from atomdata.fidelity import abtem_haadf, fit_fast_model, sto_slab
+    from atomdata.sim.stem.fidelity import abtem_haadf, fit_fast_model, sto_slab
 
     ref = abtem_haadf(sto_slab((3, 3, 5)), num_configs=4, seed=1)
     assert ref.image.shape == (40, 40)

@@ -13,13 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atomdata.schema import ColumnSet, ImageRecord
-from atomdata.storage import (
-    SplitFile,
-    SplitFormatError,
-    SplitWriter,
-    merge_splits,
-    write_split,
-)
+from atomdata.storage import SplitFile, SplitFormatError, SplitWriter, merge_splits, write_split
 
 from helpers import make_image, make_record
 
@@ -174,7 +168,7 @@ def test_invalid_record_in_file_is_found_by_validate(tmp_path):
         rec["quality"]["pixel_size_A"] = -1
         f["records"][1] = json.dumps(rec)
     s = SplitFile(path)
-    with pytest.raises(SplitFormatError, match=r"(?s)record 1 \('test-00001'\) is invalid: .*pixel_size_A must be > 0, got -1"):
+    with pytest.raises(SplitFormatError, match=r"(?s)record 1 \('test-00001'\) is invalid: .*pixel_size_A must be a finite number > 0 \[Å/px\], got -1"):
         s.validate()
 
 

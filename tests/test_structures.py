@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 
 from atomdata.schema import Lattice
-from atomdata.structures import STRUCTURES, column_weights, get_structure, project_atoms
+from atomdata.sim.stem.catalog import STRUCTURES, get_structure
+from atomdata.sim.stem.structures import column_weights, project_atoms
 
 # nearest target-column spacing from textbook geometry (not from the code under test)
 EXPECTED_SPACING_A = {

@@ -13,16 +13,15 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from atomdata.paths import dataset_dir
+from atomdata.sources import DEFAULT_DATASET, DEFAULT_VERSION
+from atomdata.storage.paths import dataset_dir
 from atomdata.storage import SplitFile
-from atomdata.torchdata import (
-    AtomColumnDataset,
-    DatasetNotFoundError,
-    IterableAtomColumnDataset,
-    collate_columns,
-    plot_sample,
-)
-from atomdata.transforms import Compose, GaussianNoise, RandomCrop, RandomFlip, RandomRot90
+from atomdata.datasets.atoms import AtomColumnDataset
+from atomdata.sources import DatasetNotFoundError
+from atomdata.datasets.streaming import IterableAtomColumnDataset
+from atomdata.datasets.collate import collate_columns
+from atomdata.datasets.plot import plot_sample
+from atomdata.datasets.transforms import Compose, GaussianNoise, RandomCrop, RandomFlip, RandomRot90
 
 from column_fixtures import peak_near, write_column_split, write_dataset_folder
 
@@ -41,7 +40,7 @@ def _aug():
 
 # -- locating data -------------------------------------------------------------------------------
 def test_accepts_split_file_dataset_folder_cache_root_default_cache_and_reader(tmp_path):
-    folder = write_dataset_folder(dataset_dir(), splits=("train", "test"), n=4)  # the ATOMDATA_CACHE default
+    folder = write_dataset_folder(dataset_dir(DEFAULT_DATASET, DEFAULT_VERSION), splits=("train", "test"), n=4)  # the ATOMDATA_CACHE default
     ids = SplitFile(folder / "test.h5").image_ids
     for source in (folder / "test.h5", folder, str(folder.parent.parent), None, SplitFile(folder / "test.h5")):
         ds = AtomColumnDataset(source, split="test")
@@ -55,16 +54,16 @@ def test_missing_dataset_says_how_to_get_it(tmp_path):
         AtomColumnDataset(tmp_path, split="train")
 
 
-def test_unknown_split_subset_target_and_option_list_the_valid_ones(tmp_path, split_path):
+def test_unknown_split_subset_label_and_option_list_the_valid_ones(tmp_path, split_path):
     folder = write_dataset_folder(tmp_path / "ds", splits=("train", "val"), n=2)
     with pytest.raises(ValueError, match=r"Unknown split 'tset'. Valid splits: train, val."):
         AtomColumnDataset(folder, split="tset")
     with pytest.raises(ValueError, match=r"Unknown subset 'c'. Valid subsets: a, b."):
         AtomColumnDataset(split_path, subset="c")
-    with pytest.raises(ValueError, match=r"Unknown target 'mask'. Valid targets: heatmap, disk, species, coords, none."):
-        AtomColumnDataset(split_path, target="mask")
-    with pytest.raises(TypeError, match=r"\['radius_A'\] do not apply to target 'heatmap'; valid options: sigma_px"):
-        AtomColumnDataset(split_path, target="heatmap", radius_A=0.5)
+    with pytest.raises(ValueError, match=r"Unknown label 'mask'. Valid labels: heatmap, disk, species, coords, none."):
+        AtomColumnDataset(split_path, label="mask")
+    with pytest.raises(TypeError, match=r"\['radius_A'\] do not apply to label 'heatmap'; valid options: sigma_px"):
+        AtomColumnDataset(split_path, label="heatmap", radius_A=0.5)
     with pytest.raises(ValueError, match="sigma must be a finite length > 0"):
         AtomColumnDataset(split_path, sigma_px=0)
 
@@ -86,7 +85,7 @@ def test_download_fetches_into_root_then_loads(tmp_path):
 def test_repr_shows_count_root_split_version(split_path):
     r = repr(AtomColumnDataset(split_path, subset="a", transform=_aug(), sigma_A=0.2))
     for part in ("Number of datapoints: 5", f"Root location: {split_path}", "Split: train", "Version: unit 9.9.9",
-                 "Subset: a", "Target: heatmap(sigma_A=0.2)", "RandomCrop"):
+                 "Subset: a", "Label: heatmap(sigma_A=0.2)", "RandomCrop"):
         assert part in r, (part, r)
 
 
@@ -116,10 +115,10 @@ def test_item_keys_dtypes_shapes_and_values(split_path):
 
 
 def test_heatmap_target_peaks_on_target_columns_only(split_path):
-    ds = AtomColumnDataset(split_path, target="heatmap", sigma_A=0.15)
+    ds = AtomColumnDataset(split_path, label="heatmap", sigma_A=0.15)
     item = ds[2]
-    hm = item["target"][0].numpy().astype(np.float64)
-    assert item["target"].shape == (1, 32, 32)
+    hm = item["label"][0].numpy().astype(np.float64)
+    assert item["label"].shape == (1, 32, 32)
     xy, mask = item["xy"].numpy(), item["target_mask"].numpy()
     for (x, y), is_target in zip(xy, mask):
         if is_target:
@@ -135,16 +134,16 @@ def test_heatmap_target_peaks_on_target_columns_only(split_path):
 
 
 def test_other_targets(split_path):
-    item = AtomColumnDataset(split_path, target="coords")[0]
-    np.testing.assert_array_equal(item["target"].numpy(), item["xy"].numpy()[item["target_mask"].numpy()])
-    ds = AtomColumnDataset(split_path, target="species", radius_A=0.2)
+    item = AtomColumnDataset(split_path, label="coords")[0]
+    np.testing.assert_array_equal(item["label"].numpy(), item["xy"].numpy()[item["target_mask"].numpy()])
+    ds = AtomColumnDataset(split_path, label="species", radius_A=0.2)
     item = ds[0]
-    assert item["target"].shape == (len(ds.species_names), 32, 32)
+    assert item["label"].shape == (len(ds.species_names), 32, 32)
     for (x, y), code in zip(item["xy"].numpy(), item["species"].numpy()):
-        assert item["target"][code, int(round(y)), int(round(x))] == 1  # every column, targets or not
-    disk = AtomColumnDataset(split_path, target="disk", radius_px=2.0)[0]["target"]
+        assert item["label"][code, int(round(y)), int(round(x))] == 1  # every column, targets or not
+    disk = AtomColumnDataset(split_path, label="disk", radius_px=2.0)[0]["label"]
     assert disk.shape == (1, 32, 32) and set(torch.unique(disk).tolist()) == {0.0, 1.0}
-    assert AtomColumnDataset(split_path, target=None)[0]["target"].shape == (0,)
+    assert AtomColumnDataset(split_path, label=None)[0]["label"].shape == (0,)
 
 
 def test_transformed_item_target_follows_the_transformed_labels(split_path):
@@ -152,7 +151,7 @@ def test_transformed_item_target_follows_the_transformed_labels(split_path):
     item = ds[4]
     assert item["image"].shape == (1, 20, 20)
     img = item["image"][0].numpy().astype(np.float64)
-    hm = item["target"][0].numpy().astype(np.float64)
+    hm = item["label"][0].numpy().astype(np.float64)
     for (x, y), t in zip(item["xy"].numpy(), item["target_mask"].numpy()):
         if 2 <= x <= 17 and 2 <= y <= 17:
             p = peak_near(img, x, y)
@@ -176,7 +175,7 @@ def test_dataset_is_picklable_and_reopens(split_path):
     first = ds[1]
     clone = pickle.loads(pickle.dumps(ds))
     again = clone[1]
-    for k in ("image", "target", "xy", "species", "target_mask"):
+    for k in ("image", "label", "xy", "species", "target_mask"):
         assert torch.equal(first[k], again[k]), k
     assert clone.reader._f is None or clone.reader._pid == os.getpid()
 
@@ -228,11 +227,11 @@ def test_streaming_items_equal_map_style_items(split_path):
     assert [g["index"] for g in got] == mapped.indices.tolist()
     for g, i in zip(got, range(len(mapped))):
         m = mapped[i]
-        assert torch.equal(g["image"], m["image"]) and torch.equal(g["target"], m["target"])
+        assert torch.equal(g["image"], m["image"]) and torch.equal(g["label"], m["label"])
 
 
 def test_streaming_shuffle_is_seeded_and_changes_with_epoch(split_path):
-    ds = IterableAtomColumnDataset(split_path, shuffle=True, seed=1, block_size=4, target=None)
+    ds = IterableAtomColumnDataset(split_path, shuffle=True, seed=1, block_size=4, label=None)
     first = [b["index"] for b in ds]
     assert sorted(first) == list(range(10)) and first == [b["index"] for b in ds]
     ds.set_epoch(1)
@@ -243,7 +242,7 @@ def test_streaming_shuffle_is_seeded_and_changes_with_epoch(split_path):
 
 # -- collate and plot --------------------------------------------------------------------------------
 def test_collate_pads_columns_and_lists_strings(split_path):
-    ds = AtomColumnDataset(split_path, target="coords")
+    ds = AtomColumnDataset(split_path, label="coords")
     items = [ds[i] for i in range(4)]
     b = collate_columns(items)
     n = [len(it["xy"]) for it in items]
@@ -253,12 +252,12 @@ def test_collate_pads_columns_and_lists_strings(split_path):
     for k, it in enumerate(items):
         assert torch.equal(b["xy"][k, : n[k]], it["xy"]) and not b["column_mask"][k, n[k]:].any()
         assert (b["species"][k, n[k]:] == -1).all() and not b["target_mask"][k, n[k]:].any()
-        m = len(it["target"])
-        assert torch.equal(b["target"][k, :m], it["target"]) and b["target_valid"][k].sum() == m
+        m = len(it["label"])
+        assert torch.equal(b["label"][k, :m], it["label"]) and b["label_valid"][k].sum() == m
     assert b["image_id"] == [it["image_id"] for it in items] and b["subset"] == ["a", "b", "a", "b"]
     assert b["pixel_size_A"].dtype == torch.float64 and b["index"].tolist() == [0, 1, 2, 3]
     heat = collate_columns([AtomColumnDataset(split_path)[i] for i in range(2)])
-    assert heat["target"].shape == (2, 1, 32, 32)
+    assert heat["label"].shape == (2, 1, 32, 32)
 
 
 def test_collate_refuses_images_of_different_shapes(tmp_path, split_path):
@@ -270,14 +269,14 @@ def test_collate_refuses_images_of_different_shapes(tmp_path, split_path):
 
 
 def test_plot_sample_draws_every_column(split_path):
-    ds = AtomColumnDataset(split_path, target="species", radius_A=0.2)
+    ds = AtomColumnDataset(split_path, label="species", radius_A=0.2)
     item = ds[0]
     fig = ds.plot(item)
     drawn = sum(len(c.get_offsets()) for c in fig.axes[0].collections)
     assert drawn == len(item["xy"]) and len(fig.axes) == 2
     assert {t.get_text() for t in fig.axes[0].get_legend().get_texts()} == {
         ds.species_names[k] for k in item["species"].tolist()}
-    fig2 = plot_sample(AtomColumnDataset(split_path, target="coords")[0])
+    fig2 = plot_sample(AtomColumnDataset(split_path, label="coords")[0])
     assert len(fig2.axes) == 1
 
 
@@ -323,7 +322,7 @@ def _readme_example() -> str:
 
 def test_readme_training_example_runs_as_written(tmp_path):
     # the example reads the benchmark from the default cache; put a small train split there
-    write_dataset_folder(dataset_dir(), splits=("train",), n=16, shape=(96, 96))
+    write_dataset_folder(dataset_dir(DEFAULT_DATASET, DEFAULT_VERSION), splits=("train",), n=16, shape=(96, 96))
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run([sys.executable, "-c", _readme_example()], env=env, cwd=tmp_path, capture_output=True,
                          text=True, timeout=300)

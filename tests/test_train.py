@@ -4,12 +4,13 @@ import json
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+import torch
 
-from atomdata import models  # noqa: E402
-from atomdata.cli import main  # noqa: E402
-from atomdata.models.train import CHECKPOINT_FORMAT, TrainRecipe, _StepStream, train, trainable  # noqa: E402
-from atomdata.storage import sha256_file  # noqa: E402
+from atomdata import models
+from atomdata.cli import main
+from atomdata.models.train import CHECKPOINT_FORMAT, TrainRecipe, train, trainable
+from atomdata.models.train.data import StepStream as _StepStream
+from atomdata.storage import sha256_file
 from column_fixtures import random_columns, render_columns, write_dataset_folder  # noqa: E402
 
 #: a run of a few 16 px crops on 32 x 32 images: a fraction of a second per step
@@ -86,19 +87,21 @@ def test_weights_load_through_the_registry_and_describe_shows_the_training_recor
     assert record["dataset"]["name"] == "atomdata-benchmark" and record["dataset"]["version"] == "1.0.0"
     assert isinstance(record["final_val_loss"], float) and record["final_val_loss"] > 0
     assert record["val_history"][-1]["step"] == 6 and [h["step"] for h in record["val_history"]] == [3, 6]
-    from atomdata import __version__
+    assert "created" not in record and "wall_time_s" not in record  # same run, same bytes
+    from atomdata._version import __version__
 
-    assert record["atomdata_version"] == __version__
+    run_log = json.loads(path.with_name(path.name + ".run.json").read_text())
+    assert run_log["atomdata_version"] == __version__ and run_log["wall_time_s"] > 0
     assert "6 steps" in info["training"] and "seed 0" in info["training"]
     json.dumps(info)  # describe() stays JSON-friendly
-    xy = loc.predict(np.random.default_rng(0).random((40, 44)), 0.1)
+    xy = loc.predict(np.random.default_rng(0).random((40, 44)), pixel_size_A=0.1)
     assert xy.ndim == 2 and xy.shape[1] == 2
 
 
 def test_the_data_stream_is_one_permutation_per_epoch(tiny_data):
-    from atomdata.torchdata import AtomColumnDataset
+    from atomdata.datasets.atoms import AtomColumnDataset
 
-    ds = AtomColumnDataset(tiny_data, "train", target="heatmap", seed=1)
+    ds = AtomColumnDataset(tiny_data, "train", label="heatmap", seed=1)
     stream = _StepStream(ds, seed=1)
     epochs = [[stream.index(g) for g in range(e * 6, e * 6 + 6)] for e in range(3)]
     for e, pairs in enumerate(epochs):
@@ -107,9 +110,9 @@ def test_the_data_stream_is_one_permutation_per_epoch(tiny_data):
     assert [p[1] for p in epochs[0]] != [p[1] for p in epochs[1]] or [p[1] for p in epochs[1]] != [
         p[1] for p in epochs[2]]
     # the same sample index gives the same item, whatever was read before
-    a = stream[7]["target"]
+    a = stream[7]["label"]
     stream[0]
-    assert torch.equal(a, _StepStream(ds, seed=1)[7]["target"])
+    assert torch.equal(a, _StepStream(ds, seed=1)[7]["label"])
 
 
 def test_worker_processes_do_not_change_the_weights(tiny_data, tmp_path):
@@ -135,7 +138,7 @@ def test_errors_say_what_is_wrong(tiny_data, tmp_path):
     with pytest.raises(ValueError, match="not a checkpoint of this run.*--no-resume"):
         train("lin-atomsegnet", tiny_data, recipe=TINY_RECIPE, checkpoint_dir=tmp_path / "ck",
               out=tmp_path / "w.pt", **{**TINY, "seed": 1})
-    from atomdata.torchdata import DatasetNotFoundError
+    from atomdata.sources import DatasetNotFoundError
 
     with pytest.raises(DatasetNotFoundError, match="Run `atomdata build`"):
         train("lin-atomsegnet", tmp_path / "empty", progress=False)
@@ -158,7 +161,7 @@ def test_cli_train_prints_the_weights_and_their_sha256(tiny_data, tmp_path, caps
 def test_a_short_training_run_learns_to_locate_columns(tmp_path):
     """About 200 steps on Gaussian-column images: the watershed locator then finds held-out columns."""
     from column_fixtures import write_dataset_folder as write
-    from atomdata.evaluate import score_image
+    from atomdata.evaluation import score_image
 
     data = write(tmp_path / "data", splits=("train", "val"), n=24, shape=(48, 48), n_columns=14)
     path = train("lin-atomsegnet", data, out=tmp_path / "w.pt", steps=200, batch_size=4, crop_px=32,
@@ -170,7 +173,7 @@ def test_a_short_training_run_learns_to_locate_columns(tmp_path):
     for seed in range(4):
         xy = random_columns((64, 64), 20, seed=1000 + seed, min_dist=7.0, margin=4.0)
         image = render_columns(xy, (64, 64), background=0.1) + np.random.default_rng(seed).normal(0, 0.03, (64, 64))
-        s = score_image(loc.predict(image, 0.1), xy, 0.1, tolerance_A=0.2)
+        s = score_image(loc.predict(image, pixel_size_A=0.1), xy, pixel_size_A=0.1, tolerance_A=0.2)
         recalls.append(s.id_recall)
         precisions.append(s.id_precision)
     assert np.mean(recalls) > 0.9 and np.mean(precisions) > 0.9, (recalls, precisions)
@@ -187,3 +190,14 @@ def test_quick_weights_never_take_the_place_of_the_full_ones(tiny_data):
     with pytest.raises(WeightsNotFoundError):
         models.get("lin-atomsegnet", device="cpu")
     assert models.get("lin-atomsegnet", weights=path, device="cpu").meta["steps"] == 2
+
+
+def test_training_again_keeps_finished_weights_and_a_fresh_run_writes_the_same_bytes(tiny_data, tmp_path):
+    out = tmp_path / "w.pt"
+    first = train("lin-atomsegnet", tiny_data, out=out, recipe=TINY_RECIPE, checkpoint_dir=tmp_path / "ck", **TINY)
+    digest, mtime = sha256_file(first), out.stat().st_mtime_ns
+    again = train("lin-atomsegnet", tiny_data, out=out, recipe=TINY_RECIPE, checkpoint_dir=tmp_path / "ck", **TINY)
+    assert sha256_file(again) == digest and out.stat().st_mtime_ns == mtime  # found finished: not rewritten
+    fresh = train("lin-atomsegnet", tiny_data, out=tmp_path / "w2.pt", recipe=TINY_RECIPE,
+                  checkpoint_dir=tmp_path / "ck2", **TINY)
+    assert sha256_file(fresh) == digest  # no time or wall clock inside the weights file

@@ -7,20 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atomdata.transforms import (
-    CenterCrop,
-    Compose,
-    GaussianNoise,
-    PoissonNoise,
-    RandomBackground,
-    RandomCrop,
-    RandomFlip,
-    RandomGamma,
-    RandomRescale,
-    RandomRot90,
-    Rescale,
-    as_generator,
-)
+from atomdata.datasets.transforms import CenterCrop, Compose, GaussianNoise, PoissonNoise, RandomBackground, RandomCrop, RandomFlip, RandomGamma, RandomRescale, RandomRot90, Rescale, as_generator
 
 from column_fixtures import peak_near, random_columns, render_columns
 

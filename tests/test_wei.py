@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atomdata import storage
-from atomdata._pytables import PandasTableError, read_pandas_table
+from atomdata.sources.wei._pytables import PandasTableError, read_pandas_table
 from atomdata.storage import SplitLike, SplitWriter
-from atomdata.wei import WEI_SPECIES, WeiFormatError, WeiSplit, open_wei
+from atomdata.sources.wei.reader import WEI_SPECIES, WeiFormatError, WeiSplit, open_wei
 from helpers import make_image, make_record
 from wei_layout import write_pandas_table, write_wei_file
 
@@ -271,10 +271,12 @@ def test_pandas_reader_refuses_a_dataset(tmp_path):
 
 
 def test_torch_dataset_accepts_a_wei_split(wei_file):
-    torchdata = pytest.importorskip("atomdata.torchdata")
-    torch = pytest.importorskip("torch")
+    import torch
+
+    from atomdata.datasets import AtomColumnDataset
+
     split = open_wei(wei_file)
-    ds = torchdata.AtomColumnDataset(split)
+    ds = AtomColumnDataset(split)
     assert len(ds) == len(split)
     sample = ds[1]
     values = sample.values() if isinstance(sample, dict) else sample

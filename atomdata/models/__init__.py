@@ -7,9 +7,9 @@
 >>> locator.describe()["name"]
 'baseline-peaks'
 
-Every locator has ``predict(image, pixel_size_A) -> (N, 2)`` positions (x, y) in pixels
+Every locator has ``predict(image, *, pixel_size_A) -> (N, 2)`` positions (x, y) in pixels
 (x = column index, y = row index, origin at the centre of the top-left pixel),
-``predict_batch(images, pixel_sizes_A)`` and ``describe()``.  The registry stores
+``predict_batch(images, *, pixel_sizes_A)`` and ``describe()``.  The registry stores
 ``"module:attribute"`` strings, so importing this package does not import torch; the
 network wrappers import it when they are built.
 """
@@ -18,7 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import Callable, Union
 
-from .base import Locator, check_image, check_pixel_size
+from atomdata.models.base import Locator
+from atomdata.schema import check_image, check_pixel_size
 
 __all__ = ["Locator", "available", "get", "register", "unregister", "check_image", "check_pixel_size"]
 
@@ -56,7 +57,7 @@ def register(name: str, factory=None, *, overwrite: bool = False):
     ...     def _locate(self, image, pixel_size_A):
     ...         return [[0.0, 0.0]], [0]
     >>> import numpy as np
-    >>> get("demo-locator").predict(np.zeros((8, 8)), 0.1)
+    >>> get("demo-locator").predict(np.zeros((8, 8)), pixel_size_A=0.1)
     array([[0., 0.]])
     >>> unregister("demo-locator")
     """

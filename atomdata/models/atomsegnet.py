@@ -31,9 +31,10 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from .base import BatchedLocator, check_image
-from .weights import ResolvedWeights, WeightsSpec, load_state_dict_file, resolve_weights
-from .ziatdinov import default_device
+from atomdata.models.base import BatchedLocator
+from atomdata.schema import check_image
+from atomdata.models.weights import ResolvedWeights, WeightsSpec, load_state_dict_file, resolve_weights
+from atomdata.models.device import default_device
 
 __all__ = ["LIN_ATOMSEGNET_WEIGHTS", "AtomSegUNet", "LinAtomSegNet", "watershed_centres", "to_8bit"]
 

@@ -13,47 +13,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-__all__ = ["Locator", "BatchedLocator", "check_image", "check_pixel_size"]
+from atomdata.schema import check_image, check_pixel_size
 
-
-def check_image(image, *, name: str = "image") -> np.ndarray:
-    """Return ``image`` as a 2-D float64 array, or raise ValueError saying what is wrong.
-
-    Examples
-    --------
-    >>> check_image(np.arange(16).reshape(4, 4)).dtype
-    dtype('float64')
-    """
-    arr = np.asarray(image)
-    if arr.ndim == 3 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array image[y, x], got shape {arr.shape}")
-    if min(arr.shape) < 4:
-        raise ValueError(f"{name} must be at least 4 x 4 pixels, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values; clean or mask them before locating")
-    return arr
-
-
-def check_pixel_size(pixel_size_A) -> float:
-    """Return ``pixel_size_A`` as a float, or raise ValueError unless it is finite and > 0.
-
-    Examples
-    --------
-    >>> check_pixel_size(0.15)
-    0.15
-    """
-    try:
-        value = float(pixel_size_A)
-    except (TypeError, ValueError):
-        raise ValueError(f"pixel_size_A must be a number in Angstrom per pixel, got {pixel_size_A!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"pixel_size_A must be > 0 (Angstrom per pixel), got {pixel_size_A!r}")
-    return value
+__all__ = ["Locator", "BatchedLocator"]
 
 
 class Locator(abc.ABC):
@@ -74,7 +36,7 @@ class Locator(abc.ABC):
     def _locate(self, image: np.ndarray, pixel_size_A: float) -> tuple[np.ndarray, np.ndarray]:
         """Positions ``(N, 2)`` (x, y) px and classes ``(N,)`` int of one checked float64 image."""
 
-    def predict(self, image, pixel_size_A: float, *, return_classes: bool = False):
+    def predict(self, image, *, pixel_size_A: float, return_classes: bool = False):
         """Locate the atomic columns of one image.
 
         Parameters
@@ -98,14 +60,14 @@ class Locator(abc.ABC):
         classes = np.asarray(classes, dtype=np.int64).reshape(-1)
         return (xy, classes) if return_classes else xy
 
-    def predict_batch(self, images: Sequence, pixel_sizes_A, *, return_classes: bool = False) -> list:
+    def predict_batch(self, images: Sequence, *, pixel_sizes_A, return_classes: bool = False) -> list:
         """Locate the columns of several images; returns one result of :meth:`predict` per image.
 
         ``pixel_sizes_A`` is one pixel size [Å/px] per image, or a single number for all.
         """
         images = list(images)
         sizes = _broadcast_sizes(pixel_sizes_A, len(images))
-        return [self.predict(im, px, return_classes=return_classes) for im, px in zip(images, sizes)]
+        return [self.predict(im, pixel_size_A=px, return_classes=return_classes) for im, px in zip(images, sizes)]
 
     def describe(self) -> dict:
         """Identity of this locator: name, version, citation, licence, weights provenance, options."""
@@ -151,7 +113,7 @@ class BatchedLocator(Locator):
         xy = self._decode(self._maps([image])[0])
         return xy, np.zeros(len(xy), np.int64)
 
-    def predict_batch(self, images: Sequence, pixel_sizes_A, *, return_classes: bool = False) -> list:
+    def predict_batch(self, images: Sequence, *, pixel_sizes_A, return_classes: bool = False) -> list:
         """Locate columns in many images; same-shape images share forward passes of ``batch_size``."""
         images = [check_image(im, name=f"images[{i}]") for i, im in enumerate(images)]
         _broadcast_sizes(pixel_sizes_A, len(images))  # validated; the networks do not use it

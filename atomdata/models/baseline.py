@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 from scipy import ndimage
 
-from .base import Locator
+from atomdata.models.base import Locator
 
 __all__ = ["PeakBaseline", "refine_centre_of_mass", "refine_gaussian"]
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ..paths import cache_dir
-from ..storage import sha256_file
+from atomdata.storage.paths import cache_dir
+from atomdata.storage import sha256_file
 
 __all__ = [
     "WeightsSpec",

@@ -31,10 +31,12 @@ import torch.nn.functional as F
 from scipy import ndimage
 from torch import nn
 
-from .base import BatchedLocator, check_image
-from .weights import ResolvedWeights, WeightsSpec, load_state_dict_file, resolve_weights
+from atomdata.models.base import BatchedLocator
+from atomdata.schema import check_image
+from atomdata.models.device import default_device
+from atomdata.models.weights import ResolvedWeights, WeightsSpec, load_state_dict_file, resolve_weights
 
-__all__ = ["ZIATDINOV_CUBIC_WEIGHTS", "AtomNetCubic", "ZiatdinovAtomNet", "blob_centres", "default_device"]
+__all__ = ["ZIATDINOV_CUBIC_WEIGHTS", "AtomNetCubic", "ZiatdinovAtomNet", "blob_centres"]
 
 #: The published cubic AtomNet state_dict (AICrystallographer, commit of 2019-07-09).
 ZIATDINOV_CUBIC_WEIGHTS = WeightsSpec(
@@ -48,11 +50,6 @@ ZIATDINOV_CUBIC_WEIGHTS = WeightsSpec(
 
 _SLOPE = 0.01  # leaky ReLU slope everywhere in the published network
 _DOWNSAMPLING = 4  # two 2x2 max-pools
-
-
-def default_device() -> torch.device:
-    """CUDA when available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 class _Conv3(nn.Module):

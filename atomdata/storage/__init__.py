@@ -1,0 +1,37 @@
+"""Split files and dataset folders on disk: the format, its reader and writer, manifests, checks.
+
+One HDF5 file per split (layout in :mod:`atomdata.storage.format`), a
+``manifest.json`` per dataset folder with every split's SHA-256, and the
+atomic-write and checksum helpers every writer in atomdata uses.
+"""
+from __future__ import annotations
+
+from atomdata.storage.files import atomic_path, sha256_file
+from atomdata.storage.format import FORMAT_NAME, FORMAT_VERSION, SplitFormatError, SplitLike
+from atomdata.storage.manifest import MANIFEST_NAME, read_manifest, write_manifest
+from atomdata.storage.paths import cache_dir, dataset_dir
+from atomdata.storage.reader import LazyH5, SplitFile, SplitSequence
+from atomdata.storage.verify import validate_path, verify_dataset
+from atomdata.storage.writer import SplitWriter, merge_splits, write_split
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "MANIFEST_NAME",
+    "SplitFormatError",
+    "SplitLike",
+    "SplitFile",
+    "SplitWriter",
+    "SplitSequence",
+    "LazyH5",
+    "write_split",
+    "merge_splits",
+    "read_manifest",
+    "write_manifest",
+    "atomic_path",
+    "sha256_file",
+    "cache_dir",
+    "dataset_dir",
+    "validate_path",
+    "verify_dataset",
+]
