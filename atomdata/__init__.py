@@ -49,7 +49,7 @@ _EXPORTS = {
 #: Subpackages reachable as attributes (``atomdata.models.get(...)``).
 _SUBPACKAGES = ("schema", "sim", "storage", "build", "sources", "datasets", "models", "evaluation", "reproduce")
 
-__all__ = ["__version__", *_EXPORTS, "models"]
+__all__ = ["__version__", *_EXPORTS, "models"]  # noqa: F822 (loaded by __getattr__)
 
 
 def __getattr__(name: str):

@@ -34,12 +34,12 @@ def _init():
 
 def throughput(size: int, n: int, workers: int) -> tuple[float, float]:
     """Images/s of baseline SrTiO3 test images (PSNR 20 dB, flyback 1 px) in 1 process and in a pool."""
-    from atomdata.sim.stem.benchmark import _pixel_size
-    from atomdata.sim.stem.image import ImageParams, simulate_image
+    from atomdata.sim.stem.benchmark import pixel_size_for
     from atomdata.sim.stem.catalog import get_structure
+    from atomdata.sim.stem.image import ImageParams, simulate_image
 
     get_structure("sto100")
-    base = ImageParams("sto100", shape=(size, size), pixel_size_A=_pixel_size("sto100", 5.5), psnr_db=20.0,
+    base = ImageParams("sto100", shape=(size, size), pixel_size_A=pixel_size_for("sto100", 5.5), psnr_db=20.0,
                        flyback_error_px=1.0)
     params = [replace(base, seed=i) for i in range(n)]
     _init()

@@ -29,11 +29,11 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from atomdata.schema import ColumnSet, ImageRecord, Lattice, Provenance, QualityMetrics
-from atomdata.storage import SplitWriter
-from atomdata.datasets.labels import gaussian_heatmap
 from atomdata.datasets.atoms import AtomColumnDataset
 from atomdata.datasets.collate import collate_columns
+from atomdata.datasets.labels import gaussian_heatmap
+from atomdata.schema import ColumnSet, ImageRecord, Lattice, Provenance, QualityMetrics
+from atomdata.storage import SplitWriter
 
 SHAPE = (256, 256)
 BATCH = 32

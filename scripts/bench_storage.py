@@ -9,7 +9,6 @@ one run. Prints MB/s and the ratio to the memmap (goal for the default layout: >
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time

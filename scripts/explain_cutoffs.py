@@ -39,10 +39,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from atomdata.sim.stem.benchmark import benchmark_config
 from atomdata.evaluation import find_cutoff, score_image
-from atomdata.sim.stem.image import ImageParams, measure_contrast, measure_psnr_db, simulate_image
+from atomdata.sim.stem.benchmark import benchmark_config
 from atomdata.sim.stem.catalog import get_structure
+from atomdata.sim.stem.image import ImageParams, measure_contrast, measure_psnr_db, simulate_image
 
 MODEL = "ziatdinov-atomnet-cubic"
 #: Wei et al. 2023, SrTiO3 simulated, Ziatdinov AtomNet (atomdata/data/published_cutoffs.json).

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from helpers import make_image, make_record
+
 from atomdata.schema import Creator, DatasetManifest, SplitInfo
 from atomdata.storage import SplitWriter, sha256_file, write_manifest
-from helpers import make_image, make_record
 
 
 def write_dataset(folder: Path, shapes: dict[str, list]) -> DatasetManifest:

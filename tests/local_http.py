@@ -92,7 +92,7 @@ class FileServer:
         """Range headers of the GETs of ``path``, in order."""
         return [r for (m, p, r) in self.requests if m == "GET" and p == path]
 
-    def __enter__(self) -> "FileServer":
+    def __enter__(self) -> FileServer:
         self.thread.start()
         return self
 

@@ -7,14 +7,13 @@ import os
 import numpy as np
 import pytest
 
-from atomdata.sim.stem.benchmark import MATERIALS, SWEEP_METRICS, benchmark_config, split_specs
-from atomdata.sim.seeds import image_seed
-from atomdata.build.builder import shard_ranges
-from atomdata.build.builder import build_dataset, build_shard, shard_path
+from atomdata.build.builder import build_dataset, build_shard, shard_path, shard_ranges
 from atomdata.cli import main
 from atomdata.schema import SPLITS
-from atomdata.storage import SplitFile, read_manifest, sha256_file
+from atomdata.sim.seeds import image_seed
+from atomdata.sim.stem.benchmark import MATERIALS, SWEEP_METRICS, benchmark_config, split_specs
 from atomdata.sim.stem.catalog import STRUCTURES
+from atomdata.storage import SplitFile, read_manifest, sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +26,7 @@ def test_quick_build_is_complete_and_valid(quick):
     man = read_manifest(quick)
     assert man.version == "1.0.0-quick" and man.name == "atomdata-benchmark"
     assert list(man.splits) == list(SPLITS)
-    for split, info in man.splits.items():
+    for info in man.splits.values():
         path = quick / info.file
         assert sha256_file(path) == info.sha256
         with SplitFile(path) as s:
@@ -190,7 +189,6 @@ def test_preview_picks_one_image_per_subset(quick):
 
 def test_uncompressed_build_has_the_same_content(tmp_path):
     """--compression none changes the bytes on disk, not the images or labels."""
-    import h5py
     import numpy as np
 
     from atomdata.build.builder import build_dataset

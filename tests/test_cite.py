@@ -3,11 +3,11 @@ import json
 import re
 
 import pytest
+import tiny_dataset
 import yaml
 
-import tiny_dataset
-from atomdata.sources.citation import REFERENCES, cite
 from atomdata.cli import main
+from atomdata.sources.citation import REFERENCES, cite
 from atomdata.sources.registry import BuildRecipe, Registry, entry_from_dataset, load_registry, save_registry
 
 PAPERS = {"10.1093/micmic/ozac043", "10.18126/e73h-3w6n", "10.1021/acsnano.7b07504", "10.1038/s41598-021-84499-w"}

@@ -4,12 +4,11 @@ import sys
 
 import h5py
 import pytest
+from helpers import make_image, make_record
 
 from atomdata.cli import main
 from atomdata.schema import DatasetManifest, SplitInfo
 from atomdata.storage import sha256_file, write_manifest, write_split
-
-from helpers import make_image, make_record
 
 
 @pytest.fixture

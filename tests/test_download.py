@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from local_http import FileServer, dead_url
 
 from atomdata.sources.download import ChecksumError, DownloadError, download, partial_path
-from local_http import FileServer, dead_url
 
 REPO = Path(__file__).resolve().parents[1]
 # every request loop is bounded: few attempts, short waits and timeouts

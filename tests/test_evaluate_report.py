@@ -4,13 +4,12 @@ import json
 
 import numpy as np
 import pytest
+from evaluate_data import degrading_predictions, write_sweep_split
 
 from atomdata.cli import main
 from atomdata.evaluation import Criteria, evaluate, find_cutoff, save_predictions
 from atomdata.evaluation.plots import plot_overlay, plot_radar, radar_radius
 from atomdata.storage import SplitFile
-
-from evaluate_data import degrading_predictions, write_sweep_split
 
 SWEEPS = {"psnr_db": (30.0, 15.0, 5.0), "resolution_pm": (100.0, 200.0, 300.0), "contrast": (0.9, 0.3, 0.05)}
 

@@ -5,12 +5,20 @@ import math
 import h5py
 import numpy as np
 import pytest
-
-from atomdata.evaluation import Criteria, aggregate, find_cutoff, load_predictions, save_predictions, score_image, score_split, sweep_cutoffs
-from atomdata.storage import SplitFile, write_split
-
 from evaluate_data import degrading_predictions, write_sweep_split
 from helpers import make_image, make_record
+
+from atomdata.evaluation import (
+    Criteria,
+    aggregate,
+    find_cutoff,
+    load_predictions,
+    save_predictions,
+    score_image,
+    score_split,
+    sweep_cutoffs,
+)
+from atomdata.storage import SplitFile, write_split
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,14 @@ import http.server
 import socket
 import sys
 import threading
-from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
+from dataset_folder import write_dataset
 
 from atomdata.sources import foundry as fy
 from atomdata.storage import SplitFile
-from dataset_folder import write_dataset
-
 
 
 @pytest.fixture

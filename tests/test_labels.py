@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from column_fixtures import peak_near
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from atomdata.datasets.labels import DEFAULT_SIGMA_PX, disk_mask, gaussian_heatmap, render_label, species_masks
-
-from column_fixtures import peak_near
 
 
 @settings(max_examples=50, deadline=None)

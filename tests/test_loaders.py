@@ -6,13 +6,23 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-
 import tiny_dataset
-from atomdata.sources.loaders import DatasetUnavailableError, check_wei_layout, load
-from atomdata.sources.registry import DEFAULT_DATASET, DEFAULT_VERSION
-from atomdata.storage import SplitFile, SplitFormatError
-from atomdata.sources.registry import REGISTRY_ENV, BuildRecipe, Registry, UnknownVersionError, entry_from_dataset, load_registry, mdf_url, save_registry
 from local_http import FileServer, dead_url
+
+from atomdata.sources.loaders import DatasetUnavailableError, check_wei_layout, load
+from atomdata.sources.registry import (
+    DEFAULT_DATASET,
+    DEFAULT_VERSION,
+    REGISTRY_ENV,
+    BuildRecipe,
+    Registry,
+    UnknownVersionError,
+    entry_from_dataset,
+    load_registry,
+    mdf_url,
+    save_registry,
+)
+from atomdata.storage import SplitFile, SplitFormatError
 
 NET = ("cache", "https")
 

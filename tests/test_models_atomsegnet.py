@@ -1,13 +1,12 @@
 """Lin/Xin AtomSegNet: U-Net shapes, weights loading, the watershed locator."""
 import numpy as np
 import pytest
-
 import torch
+from models_helpers import render_columns  # noqa: E402
 
 from atomdata import models
 from atomdata.models.atomsegnet import AtomSegUNet, LinAtomSegNet, to_8bit, watershed_centres
 from atomdata.models.weights import WeightsNotFoundError
-from models_helpers import render_columns  # noqa: E402
 
 
 def test_unet_keeps_the_image_shape_and_the_published_layer_names():

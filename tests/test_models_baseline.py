@@ -1,11 +1,11 @@
 """The classical baseline: smoothing, peak_local_max, centre-of-mass / Gaussian refinement."""
 import numpy as np
 import pytest
+from models_helpers import inside, render_columns, srtio3_100
 from scipy.spatial import cKDTree
 
 from atomdata import models
 from atomdata.models.baseline import PeakBaseline, refine_centre_of_mass, refine_gaussian
-from models_helpers import inside, render_columns, srtio3_100
 
 
 @pytest.mark.parametrize("refine", ["com", "gaussian"])

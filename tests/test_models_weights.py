@@ -8,7 +8,14 @@ import threading
 
 import pytest
 
-from atomdata.models.weights import WeightsIntegrityError, WeightsNotFoundError, WeightsSpec, load_state_dict_file, resolve_weights, weights_cache_dir
+from atomdata.models.weights import (
+    WeightsIntegrityError,
+    WeightsNotFoundError,
+    WeightsSpec,
+    load_state_dict_file,
+    resolve_weights,
+    weights_cache_dir,
+)
 
 PUBLISHED = "ziatdinov_atomnet/cubic-best_weights.pt"
 

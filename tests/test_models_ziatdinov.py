@@ -1,15 +1,14 @@
 """Ziatdinov AtomNet: strict loading of the published weights, agreement with the literal oracle."""
 import numpy as np
 import pytest
-from scipy.spatial import cKDTree
-
 import torch
+from models_helpers import inside, srtio3_100  # noqa: E402
+from scipy.spatial import cKDTree
 
 from atomdata import models
 from atomdata.models.weights import WeightsNotFoundError
 from atomdata.models.ziatdinov import AtomNetCubic, ZiatdinovAtomNet, blob_centres
 from atomdata.models.ziatdinov_reference import PublishedResAtomSegNetS2, published_locate
-from models_helpers import inside, srtio3_100  # noqa: E402
 
 WEIGHTS = "ziatdinov_atomnet/cubic-best_weights.pt"
 IMAGE = "ziatdinov_atomnet/testimage.npy"

@@ -8,11 +8,11 @@ import socket
 import threading
 
 import pytest
+from dataset_folder import write_dataset
 
 from atomdata import cli
 from atomdata.sources.publish import TOKEN_ENV, prepare_submission, submit_submission
 from atomdata.storage import sha256_file
-from dataset_folder import write_dataset
 
 pytestmark = pytest.mark.foundry
 pytest.importorskip("foundry")

@@ -3,11 +3,10 @@ import math
 
 import numpy as np
 import pytest
+from helpers import make_record
 from pydantic import ValidationError
 
-from atomdata.schema import ColumnSet, DatasetManifest, ImageRecord, Lattice, QualityMetrics, Provenance, json_schemas
-
-from helpers import make_record
+from atomdata.schema import ColumnSet, DatasetManifest, ImageRecord, Lattice, Provenance, QualityMetrics, json_schemas
 
 
 def test_record_json_round_trip_keeps_columns():
@@ -99,8 +98,8 @@ def test_json_schema_validates_a_real_record():
 
 
 def test_checked_in_json_schema_matches_models():
-    from pathlib import Path
     import importlib.util
+    from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("make_schemas", root / "scripts" / "make_schemas.py")

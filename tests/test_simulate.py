@@ -6,11 +6,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from atomdata.sim.stem.probe import AberrationProbe, GaussianProbe, measure_fwhm_px, wavelength_A
 from atomdata.schema import ImageRecord
-from atomdata.sim.stem.image import ImageParams, measure_contrast, measure_psnr_db, scan_path, simulate_image
-from atomdata.sim.stem.render import render_columns
 from atomdata.sim.stem.catalog import STRUCTURES, get_structure
+from atomdata.sim.stem.image import ImageParams, measure_contrast, measure_psnr_db, scan_path, simulate_image
+from atomdata.sim.stem.probe import AberrationProbe, GaussianProbe, measure_fwhm_px, wavelength_A
+from atomdata.sim.stem.render import render_columns
 
 
 def subpixel_peak(img: np.ndarray, x: float, y: float) -> tuple[float, float]:

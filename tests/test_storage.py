@@ -9,13 +9,12 @@ import textwrap
 import h5py
 import numpy as np
 import pytest
+from helpers import make_image, make_record
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from atomdata.schema import ColumnSet, ImageRecord
 from atomdata.storage import SplitFile, SplitFormatError, SplitWriter, merge_splits, write_split
-
-from helpers import make_image, make_record
 
 
 def _write(path, n=4, **kw):

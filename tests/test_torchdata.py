@@ -11,19 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from column_fixtures import peak_near, write_column_split, write_dataset_folder
 from torch.utils.data import DataLoader
 
-from atomdata.sources import DEFAULT_DATASET, DEFAULT_VERSION
-from atomdata.storage.paths import dataset_dir
-from atomdata.storage import SplitFile
 from atomdata.datasets.atoms import AtomColumnDataset
-from atomdata.sources import DatasetNotFoundError
-from atomdata.datasets.streaming import IterableAtomColumnDataset
 from atomdata.datasets.collate import collate_columns
 from atomdata.datasets.plot import plot_sample
+from atomdata.datasets.streaming import IterableAtomColumnDataset
 from atomdata.datasets.transforms import Compose, GaussianNoise, RandomCrop, RandomFlip, RandomRot90
-
-from column_fixtures import peak_near, write_column_split, write_dataset_folder
+from atomdata.sources import DEFAULT_DATASET, DEFAULT_VERSION, DatasetNotFoundError
+from atomdata.storage import SplitFile
+from atomdata.storage.paths import dataset_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -289,6 +287,7 @@ def _rss_mb() -> float:
 @pytest.mark.slow
 def test_iterating_ten_thousand_images_keeps_memory_bounded(tmp_path):
     from column_fixtures import column_record
+
     from atomdata.storage import SplitWriter
 
     path = tmp_path / "big.h5"

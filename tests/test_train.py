@@ -3,15 +3,14 @@ import json
 
 import numpy as np
 import pytest
-
 import torch
+from column_fixtures import random_columns, render_columns, write_dataset_folder  # noqa: E402
 
 from atomdata import models
 from atomdata.cli import main
 from atomdata.models.train import CHECKPOINT_FORMAT, TrainRecipe, train, trainable
 from atomdata.models.train.data import StepStream as _StepStream
 from atomdata.storage import sha256_file
-from column_fixtures import random_columns, render_columns, write_dataset_folder  # noqa: E402
 
 #: a run of a few 16 px crops on 32 x 32 images: a fraction of a second per step
 TINY = dict(steps=6, batch_size=2, crop_px=16, checkpoint_every=2, val_every=3, progress=False)
@@ -161,6 +160,7 @@ def test_cli_train_prints_the_weights_and_their_sha256(tiny_data, tmp_path, caps
 def test_a_short_training_run_learns_to_locate_columns(tmp_path):
     """About 200 steps on Gaussian-column images: the watershed locator then finds held-out columns."""
     from column_fixtures import write_dataset_folder as write
+
     from atomdata.evaluation import score_image
 
     data = write(tmp_path / "data", splits=("train", "val"), n=24, shape=(48, 48), n_columns=14)

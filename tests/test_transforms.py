@@ -4,12 +4,24 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from column_fixtures import peak_near, random_columns, render_columns
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from atomdata.datasets.transforms import CenterCrop, Compose, GaussianNoise, PoissonNoise, RandomBackground, RandomCrop, RandomFlip, RandomGamma, RandomRescale, RandomRot90, Rescale, as_generator
-
-from column_fixtures import peak_near, random_columns, render_columns
+from atomdata.datasets.transforms import (
+    CenterCrop,
+    Compose,
+    GaussianNoise,
+    PoissonNoise,
+    RandomBackground,
+    RandomCrop,
+    RandomFlip,
+    RandomGamma,
+    RandomRescale,
+    RandomRot90,
+    Rescale,
+    as_generator,
+)
 
 SHAPE = (48, 40)  # not square: rotations must swap H and W
 

@@ -6,15 +6,15 @@ import pickle
 import h5py
 import numpy as np
 import pytest
+from helpers import make_image, make_record
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wei_layout import write_pandas_table, write_wei_file
 
 from atomdata import storage
 from atomdata.sources.wei._pytables import PandasTableError, read_pandas_table
+from atomdata.sources.wei.reader import WEI_SPECIES, WeiFormatError, open_wei
 from atomdata.storage import SplitLike, SplitWriter
-from atomdata.sources.wei.reader import WEI_SPECIES, WeiFormatError, WeiSplit, open_wei
-from helpers import make_image, make_record
-from wei_layout import write_pandas_table, write_wei_file
 
 # Member names in file (alphabetical) order differ from natural order: img10 sorts before img2 in HDF5.
 NAMES = ["img0", "img1", "img2", "img10"]

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+from helpers import make_image, make_record
+
 from atomdata.schema import DatasetManifest, SplitInfo
 from atomdata.storage import SplitFile, SplitWriter, sha256_file, write_manifest
-from helpers import make_image, make_record
 
 SPLITS = {"train": 3, "test": 2}
 

@@ -125,7 +125,8 @@ def cmd_publish(args) -> int:
     from atomdata.sources.publish import format_summary, prepare_submission, submit_submission
     from atomdata.storage import dataset_dir
 
-    sub = prepare_submission(args.path or dataset_dir(DEFAULT_DATASET, DEFAULT_VERSION, create=False), staging_dir=args.staging, data_source=args.data_source,
+    path = args.path or dataset_dir(DEFAULT_DATASET, DEFAULT_VERSION, create=False)
+    sub = prepare_submission(path, staging_dir=args.staging, data_source=args.data_source,
                              test=args.test, update=args.update, deep=not args.quick)
     print(format_summary(sub))
     if args.submit:

@@ -33,7 +33,8 @@ def add_train(sub) -> None:
     p.add_argument("--crop-px", type=int, default=None, help="Training crop side in px, a multiple of 4 (default 64).")
     p.add_argument("--lr", type=float, default=None, help="Peak learning rate (default 2e-3).")
     p.add_argument("--sigma-px", type=float, default=None, help="Gaussian mask width in px (default 1.5).")
-    p.add_argument("--seed", type=int, default=None, help="Seed of initialisation, sample order and augmentation (default 0).")
+    p.add_argument("--seed", type=int, default=None,
+                   help="Seed of initialisation, sample order and augmentation (default 0).")
     p.add_argument("--val-every", type=int, default=None, help="Validate every N steps (default 100).")
     p.add_argument("--checkpoint-every", type=int, default=None, help="Checkpoint every N steps (default 100).")
     p.add_argument("--checkpoint-dir", default=None, help="Checkpoint folder (default: <cache>/train/<model>-<hash>/).")

@@ -29,7 +29,8 @@ def add_reproduce(sub) -> None:
     p.add_argument("--models", nargs="+", default=None, help="Registry names to run (default: all three).")
     p.add_argument("--protocol", default="one_to_one", choices=["one_to_one", "wei2022"])
     p.add_argument("--tolerance-A", type=float, default=None, help="Match tolerance [Å] (default: the protocol's).")
-    p.add_argument("--no-train", action="store_true", help="Skip lin-atomsegnet instead of training it when its weights are missing.")
+    p.add_argument("--no-train", action="store_true",
+                   help="Skip lin-atomsegnet instead of training it when its weights are missing.")
     p.add_argument("--n-boot", type=int, default=1000, help="Bootstrap replicates for confidence intervals.")
     p.add_argument("--max-seeds", type=int, default=None,
                    help="Use only the first N seeds of every sweep point (faster; coarser confidence intervals).")

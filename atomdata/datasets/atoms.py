@@ -36,7 +36,8 @@ methods. Nothing reads a whole split into memory; only the (small) label arrays 
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Optional
 
 from torch.utils.data import Dataset
 

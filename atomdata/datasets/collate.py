@@ -1,7 +1,8 @@
 """Batching items whose column counts differ: :func:`collate_columns` (use it as the DataLoader's ``collate_fn``)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 

@@ -5,7 +5,8 @@ The item keys are listed in :mod:`atomdata.datasets.atoms`. Positions are (x, y)
 """
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Optional
 
 import numpy as np
 import torch

@@ -1,7 +1,8 @@
 """Plot one dataset item: the image with its labelled columns, and its label map (matplotlib, imported lazily)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 

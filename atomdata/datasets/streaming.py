@@ -5,8 +5,9 @@ Items are the dicts of :mod:`atomdata.datasets.atoms`; positions are (x, y) in p
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch

@@ -34,7 +34,8 @@ whatever the number of DataLoader workers.
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Optional, Union
 
 import numpy as np
 

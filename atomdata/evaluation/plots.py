@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
-from atomdata.schema import ColumnSet
 from atomdata.evaluation.cutoffs import Cutoff
 from atomdata.evaluation.scores import ImageScore
+from atomdata.schema import ColumnSet
 
 __all__ = ["radar_radius", "plot_radar", "plot_sweep", "plot_overlay", "write_plots"]
 

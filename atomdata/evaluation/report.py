@@ -9,8 +9,9 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 from pydantic import BaseModel, Field
 
@@ -114,7 +115,8 @@ def format_markdown(report: EvaluationReport) -> str:
         f"## Scores (micro-average, {int(report.aggregates['all'].confidence * 100)} % bootstrap CI; "
         "macro = mean over images)",
         "",
-        "| subset | images | ID-recall | ID-precision | accuracy [Å] | macro recall | macro precision | macro accuracy [Å] |",
+        "| subset | images | ID-recall | ID-precision | accuracy [Å] | macro recall | macro precision "
+        "| macro accuracy [Å] |",
         "| --- | ---: | --- | --- | --- | ---: | ---: | ---: |",
     ]
     for name, a in report.aggregates.items():

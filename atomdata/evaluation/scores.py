@@ -8,8 +8,9 @@ accuracies are in Angstrom [Å]. The two protocols (``one_to_one`` and
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -291,7 +292,7 @@ class ScoringRule:
     @classmethod
     def make(cls, *, protocol: str = "one_to_one", tolerance_A: Optional[float] = None,
              edge_fraction: Optional[float] = None, edge_px: Optional[float] = None,
-             non_target: str = "ignore") -> "ScoringRule":
+             non_target: str = "ignore") -> ScoringRule:
         """Check the options (see :func:`score_image`) and fill in the protocol's defaults."""
         if protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {protocol!r}; valid protocols: {', '.join(PROTOCOLS)}")

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class SplitScores:
             out.append(row)
         return out
 
-    def select(self, subset: str) -> "SplitScores":
+    def select(self, subset: str) -> SplitScores:
         """The scores of one subset."""
         idx = [i for i, s in enumerate(self.subsets) if s == subset]
         if not idx:
@@ -107,7 +107,7 @@ class SplitScores:
         if not idx:
             raise KeyError(f"subset {subset!r} has no sweep information; sweep subsets: {self.sweep_subsets()}")
         seeds = []
-        for n, i in enumerate(idx):
+        for i in idx:
             s = self.sweeps[i].get("seed_index")
             seeds.append(int(s) if s is not None else -1)
         return {

@@ -16,7 +16,8 @@ network wrappers import it when they are built.
 from __future__ import annotations
 
 import importlib
-from typing import Callable, Union
+from collections.abc import Callable
+from typing import Union
 
 from atomdata.models.base import Locator
 from atomdata.schema import check_image, check_pixel_size

@@ -23,7 +23,8 @@ top-left pixel.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 import torch
@@ -32,9 +33,9 @@ from scipy import ndimage
 from torch import nn
 
 from atomdata.models.base import BatchedLocator
-from atomdata.schema import check_image
-from atomdata.models.weights import ResolvedWeights, WeightsSpec, load_state_dict_file, resolve_weights
 from atomdata.models.device import default_device
+from atomdata.models.weights import ResolvedWeights, WeightsSpec, load_state_dict_file, resolve_weights
+from atomdata.schema import check_image
 
 __all__ = ["LIN_ATOMSEGNET_WEIGHTS", "AtomSegUNet", "LinAtomSegNet", "watershed_centres", "to_8bit"]
 

@@ -8,8 +8,8 @@ y = row index, origin at the centre of the top-left pixel; images are indexed
 from __future__ import annotations
 
 import abc
-import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 

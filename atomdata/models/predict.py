@@ -1,7 +1,8 @@
 """Running a locator over a split: :func:`predict_split` (batched, with a progress bar)."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from atomdata.storage.paths import cache_dir
 from atomdata.storage import sha256_file
+from atomdata.storage.paths import cache_dir
 
 __all__ = [
     "WeightsSpec",

@@ -34,7 +34,8 @@ def _tolerance_text(protocol: str, tolerance_A: Optional[float]) -> str:
 
 def format_comparison_markdown(rows: list[dict]) -> str:
     """Markdown table of ours-vs-published cutoffs (None = never fails in the tested range, shown as 'never')."""
-    head = "| material | metric | model | published | ours [95 % CI] | ours - published | agreement | first failing criterion |"
+    head = ("| material | metric | model | published | ours [95 % CI] | ours - published | agreement "
+            "| first failing criterion |")
     lines = [head, "|" + "---|" * 8]
     for r in rows:
         ours = "never" if r["ours"] is None else _fmt(r["ours"])
@@ -62,7 +63,7 @@ def _generality_table(generality: dict, published: dict) -> str:
         a = aggs.get("all", {})
         micro = a.get("micro", {}) if isinstance(a, dict) else {}
 
-        def val(key):
+        def val(key, micro=micro):
             v = micro.get(key)
             if isinstance(v, dict):
                 v = v.get("value")
@@ -112,7 +113,8 @@ def write_reproduction_report(result, *, quick: bool, protocol: str, tolerance_A
         f"atomdata {__version__}; dataset {manifest.name} {manifest.version} ({result.dataset_dir}); "
         f"protocol `{protocol}`, tolerance {_tolerance_text(protocol, tolerance_A)}; "
         f"criteria ID-recall < {published['criteria']['id_recall_min']}, ID-precision < "
-        f"{published['criteria']['id_precision_min']}, accuracy > {published['criteria']['position_accuracy_max_angstrom']} Å."
+        f"{published['criteria']['id_precision_min']}, accuracy > "
+        f"{published['criteria']['position_accuracy_max_angstrom']} Å."
         + (" **Quick run** (small build: few seeds and sweep points; cutoffs are coarse)." if quick else ""),
         "",
         f"Published values: {published['citation']} Source: {published['source']}.",

@@ -19,7 +19,15 @@ from atomdata.schema.columns import Column, ColumnSet
 from atomdata.schema.constants import SCHEMA_VERSION, SPLITS
 from atomdata.schema.export import json_schemas
 from atomdata.schema.manifest import Creator, DatasetManifest, SplitInfo
-from atomdata.schema.records import METRIC_FIELDS, ImageRecord, Lattice, MetricValue, Provenance, QualityMetrics, StructureKind
+from atomdata.schema.records import (
+    METRIC_FIELDS,
+    ImageRecord,
+    Lattice,
+    MetricValue,
+    Provenance,
+    QualityMetrics,
+    StructureKind,
+)
 
 __all__ = [
     "SCHEMA_VERSION",

@@ -6,8 +6,9 @@ HAADF-visible); the others are kept as labels but not scored.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Iterable
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema, field_validator
@@ -92,7 +93,7 @@ class ColumnSet:
         object.__setattr__(self, "target", target)
 
     @classmethod
-    def from_arrays(cls, xy, species, target=None) -> "ColumnSet":
+    def from_arrays(cls, xy, species, target=None) -> ColumnSet:
         """Build from positions (x, y) [px], species names and optional target flags (default all True)."""
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
         if isinstance(species, str):
@@ -102,12 +103,12 @@ class ColumnSet:
         return cls(xy, np.asarray(species, dtype=str), np.asarray(target, dtype=bool))
 
     @classmethod
-    def empty(cls) -> "ColumnSet":
+    def empty(cls) -> ColumnSet:
         """A set with no columns."""
         return cls(np.zeros((0, 2)), np.zeros(0, dtype=str), np.zeros(0, dtype=bool))
 
     @classmethod
-    def from_columns(cls, columns: Iterable[Column | dict]) -> "ColumnSet":
+    def from_columns(cls, columns: Iterable[Column | dict]) -> ColumnSet:
         """Build from :class:`Column` models or dicts with keys x, y, species, target."""
         cols = [c if isinstance(c, Column) else Column.model_validate(c) for c in columns]
         if not cols:
@@ -151,7 +152,7 @@ class ColumnSet:
         """Positions (x, y) [px] of the scoring-target columns, shape (M, 2)."""
         return self.xy[self.target]
 
-    def subset(self, mask) -> "ColumnSet":
+    def subset(self, mask) -> ColumnSet:
         """Columns selected by a boolean mask or index array."""
         return ColumnSet(self.xy[mask], self.species[mask], self.target[mask])
 

@@ -43,8 +43,9 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 from atomdata.sources.download import ChecksumError, DownloadError, download, verify_file
 from atomdata.sources.registry import DEFAULT_DATASET, DatasetVersion, Registry, RegistryFile, load_registry
@@ -155,7 +156,7 @@ def load(
             )
     if split is None:
         return dest
-    from atomdata.sources.resolve import open_split_file
+    from atomdata.sources.splitfile import open_split_file
 
     return open_split_file(dest / entry.split_file(split).file)
 

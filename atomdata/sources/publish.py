@@ -35,10 +35,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from atomdata.sources.foundry.metadata import FoundryUnavailable, datacite_record, foundry_block, source_id_for, validate_foundry_metadata
 from atomdata.schema import DatasetManifest
-from atomdata.storage.verify import verify_dataset
+from atomdata.sources.foundry.metadata import (
+    FoundryUnavailable,
+    datacite_record,
+    foundry_block,
+    source_id_for,
+    validate_foundry_metadata,
+)
 from atomdata.storage import MANIFEST_NAME, atomic_path, read_manifest
+from atomdata.storage.verify import verify_dataset
 
 __all__ = [
     "TOKEN_ENV",

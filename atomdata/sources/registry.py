@@ -223,7 +223,7 @@ class Registry(BaseModel):
                 return self.get(name, matches[-1])
         raise UnknownVersionError(self._unknown(name, version))
 
-    def with_entry(self, entry: DatasetVersion) -> "Registry":
+    def with_entry(self, entry: DatasetVersion) -> Registry:
         """A copy with ``entry`` added, replacing any entry of the same name and version."""
         kept = [d for d in self.datasets if (d.name, d.version) != (entry.name, entry.version)]
         kept.append(entry)

@@ -18,14 +18,13 @@ origin at the centre of the top-left pixel).
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
-import h5py
-
-from atomdata.sources.registry import DEFAULT_DATASET, load_registry
-from atomdata.storage import MANIFEST_NAME, SplitFile, SplitFormatError, SplitLike, cache_dir, read_manifest
-from atomdata.storage.format import FORMAT_NAME
+from atomdata.sources.registry import load_registry
+from atomdata.sources.splitfile import open_split_file
+from atomdata.storage import MANIFEST_NAME, SplitLike, cache_dir, read_manifest
 
 __all__ = ["DatasetNotFoundError", "open_split", "open_split_file", "resolve_dataset", "split_path_in"]
 
@@ -38,34 +37,6 @@ class DatasetNotFoundError(FileNotFoundError):
 
 def _unknown(kind: str, value, valid: Sequence[str]) -> ValueError:
     return ValueError(f"Unknown {kind} {value!r}. Valid {kind}s: {', '.join(map(str, valid))}.")
-
-
-def open_split_file(path: PathLike) -> SplitLike:
-    """Open one split file, atomdata's own format or the original Wei layout, told apart by content.
-
-    Raises
-    ------
-    FileNotFoundError
-        ``path`` does not exist.
-    SplitFormatError
-        The file is neither (the message says what it holds).
-    """
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise FileNotFoundError(f"split file not found: {p}")
-    try:
-        with h5py.File(p, "r") as f:
-            is_atomdata = f.attrs.get("format") == FORMAT_NAME
-            is_wei = all(k in f for k in ("imgs", "coords", "metadata"))
-    except OSError as e:
-        raise SplitFormatError(f"{p}: not a readable HDF5 file (truncated or corrupt?): {e}") from e
-    if is_atomdata:
-        return SplitFile(p)
-    if is_wei:
-        from atomdata.sources.wei import open_wei
-
-        return open_wei(p)
-    return SplitFile(p)  # raises a SplitFormatError naming what the file lacks
 
 
 def split_path_in(folder: PathLike, split: str) -> Optional[Path]:
@@ -133,7 +104,8 @@ def resolve_dataset(data: Optional[PathLike] = None, *, name: Optional[str] = No
     if not (folder / MANIFEST_NAME).is_file():
         raise DatasetNotFoundError(
             f"Dataset {entry.label} not found in {folder}. Run `atomdata build` (or `atomdata fetch "
-            f"{entry.name} --version {entry.version}`), pass download=True, or pass a dataset folder (command line: --data PATH).")
+            f"{entry.name} --version {entry.version}`), pass download=True, or pass a dataset folder "
+            "(command line: --data PATH).")
     return folder
 
 

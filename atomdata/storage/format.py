@@ -63,9 +63,10 @@ class SplitLike(Protocol):
 
     Torch datasets, models and the evaluator accept any object with these
     members (:class:`~atomdata.storage.reader.SplitSequence` gives a reader
-    :meth:`image_shape` and :meth:`metadata` from its records). Positions from :meth:`columns` are (x, y) in pixels (x = column
-    index, y = row index, origin at the centre of the top-left pixel). The
-    object must be picklable and open its file lazily (once per process).
+    :meth:`image_shape` and :meth:`metadata` from its records). Positions from
+    :meth:`columns` are (x, y) in pixels (x = column index, y = row index, origin
+    at the centre of the top-left pixel). The object must be picklable and open
+    its file lazily (once per process).
     """
 
     def __len__(self) -> int: ...

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 import h5py
 import numpy as np
@@ -334,7 +335,7 @@ class SplitFile(LazyH5, SplitSequence):
             raise SplitFormatError(f"{self.path}: image chunk of row {row} is truncated")
         return out
 
-    def columns(self, i: int) -> "ColumnSet":
+    def columns(self, i: int) -> ColumnSet:
         """Labelled columns of image ``i``; positions (x, y) in pixels."""
         i = self._check_index(i)
         off = self._arr("columns/offsets")

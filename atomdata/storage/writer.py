@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional
 
 import h5py
 import numpy as np
@@ -93,7 +94,7 @@ class SplitWriter:
         self._species_names: dict[str, int] = {}
 
     # -- context management -------------------------------------------------
-    def __enter__(self) -> "SplitWriter":
+    def __enter__(self) -> SplitWriter:
         tmp = self._atomic.__enter__()
         self._f = h5py.File(tmp, "w")
         return self
@@ -204,7 +205,8 @@ class SplitWriter:
         target = np.concatenate(self._target) if n else np.zeros(0, bool)
         g = f.create_group("columns")
         kw = dict(compression="gzip", compression_opts=4, shuffle=True) if len(xy) else {}
-        d = g.create_dataset("xy", data=xy.reshape(-1, 2).astype(np.float64), chunks=(min(max(len(xy), 1), 65536), 2) if len(xy) else None, **kw)
+        chunks = (min(max(len(xy), 1), 65536), 2) if len(xy) else None
+        d = g.create_dataset("xy", data=xy.reshape(-1, 2).astype(np.float64), chunks=chunks, **kw)
         d.attrs["units"] = "px"
         d.attrs["axes"] = "column, (x, y)"
         g.create_dataset("offsets", data=offsets)

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import hashlib
 import json
 import os
 import random
@@ -111,7 +110,6 @@ def _finished(out: Path, fingerprint: str, device) -> bool:
 
 def _write_run_log(out: Path, **facts) -> None:
     """Facts of the run that differ between identical runs (wall time, device name), beside the weights."""
-    import datetime
 
     log_path = out.with_name(out.name + ".run.json")
     facts["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

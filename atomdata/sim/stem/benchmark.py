@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zlib
 from dataclasses import asdict, dataclass, field, replace
 from typing import Optional
 
@@ -47,6 +46,7 @@ __all__ = [
     "ImageSpec",
     "benchmark_config",
     "split_specs",
+    "pixel_size_for",
 ]
 
 #: Name of the atom-column benchmark dataset.
@@ -164,7 +164,8 @@ class ImageSpec:
     extra: dict = field(default_factory=dict)
 
 
-def _pixel_size(structure: str, atoms_per_100px: float) -> float:
+def pixel_size_for(structure: str, atoms_per_100px: float) -> float:
+    """Pixel size [Å/px] that gives ``atoms_per_100px`` (100 * pixel size / nearest column spacing)."""
     return float(atoms_per_100px) * get_structure(structure).lattice.nearest_column_spacing_A / 100.0
 
 
@@ -173,11 +174,11 @@ def _test_specs(cfg: BenchmarkConfig) -> list[ImageSpec]:
     size = (cfg.image_size, cfg.image_size)
     for mat, structure in MATERIALS.items():
         base = ImageParams(structure=structure, shape=size,
-                           pixel_size_A=_pixel_size(structure, cfg.baseline_atoms_per_100px), **cfg.baseline)
+                           pixel_size_A=pixel_size_for(structure, cfg.baseline_atoms_per_100px), **cfg.baseline)
         for sweep in cfg.sweeps:
             for value in sweep.values:
                 if sweep.metric == "atoms_per_100px":
-                    params = replace(base, pixel_size_A=_pixel_size(structure, value))
+                    params = replace(base, pixel_size_A=pixel_size_for(structure, value))
                 elif sweep.metric == "dose_e_per_A2":
                     params = replace(base, dose_e_per_A2=value, psnr_db=None)
                 elif sweep.metric == "psnr_db":
@@ -215,7 +216,7 @@ def _generality_specs(cfg: BenchmarkConfig) -> list[ImageSpec]:
             rng = np.random.default_rng(image_seed(cfg.version, "generality", i, stream=1))
             spacing_pm = get_structure(structure).lattice.nearest_column_spacing_A * 100
             p = dict(structure=structure, shape=size, rotation_deg=float(rng.uniform(0, 360)),
-                     pixel_size_A=_pixel_size(structure, rng.uniform(4.0, 8.0)),
+                     pixel_size_A=pixel_size_for(structure, rng.uniform(4.0, 8.0)),
                      resolution_pm=float(min(rng.uniform(70, 110), 0.6 * spacing_pm)),
                      source_size_pm=30.0, psnr_db=float(rng.uniform(15, 25)),
                      contrast=float(rng.uniform(0.3, 0.9)), background=float(rng.uniform(0, 0.2)),
@@ -245,7 +246,7 @@ def _random_specs(cfg: BenchmarkConfig, split: str, n: int) -> list[ImageSpec]:
         spacing_pm = get_structure(structure).lattice.nearest_column_spacing_A * 100
         source = float(rng.uniform(20, 50))
         p = dict(structure=structure, shape=size, rotation_deg=float(rng.uniform(0, 360)),
-                 pixel_size_A=_pixel_size(structure, rng.uniform(3.0, 14.0)),
+                 pixel_size_A=pixel_size_for(structure, rng.uniform(3.0, 14.0)),
                  exponent=float(rng.uniform(1.6, 2.0)),
                  resolution_pm=float(min(rng.uniform(60, 260), 0.95 * spacing_pm, 280.0)),
                  source_size_pm=source, background=float(rng.uniform(0, 0.3)),

@@ -7,7 +7,7 @@ builds each once per process. Lattice parameters are in Angstrom.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -193,7 +193,7 @@ _BUILDERS: dict[str, Callable[[], ProjectedStructure]] = {
 STRUCTURES = tuple(_BUILDERS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_structure(name: str) -> ProjectedStructure:
     """The projected structure called ``name`` (built once per process and cached).
 

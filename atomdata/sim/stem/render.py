@@ -72,7 +72,8 @@ def _render_gaussian_rows_fourier(xy, w, sigma, shape, row_y, row_shift_x):
     gy = _gauss_matrix(xy[:, 1], ys, sigma) * w[:, None].astype(np.float32)  # (N, H)
     ex = np.exp(-2j * np.pi * (xy[:, 0:1] + pad) * k[None, :]).astype(np.complex64)  # (N, K)
     spec = (gy.T @ ex).astype(np.complex128)  # (H, K)
-    spec *= (sigma * math.sqrt(2 * np.pi) * np.exp(-2 * np.pi**2 * sigma**2 * k**2))[None, :] * np.exp(2j * np.pi * shift[:, None] * k[None, :])
+    gauss = sigma * math.sqrt(2 * np.pi) * np.exp(-2 * np.pi**2 * sigma**2 * k**2)
+    spec *= gauss[None, :] * np.exp(2j * np.pi * shift[:, None] * k[None, :])
     return irfft(spec, n=wc, axis=1)[:, pad:pad + wd]
 
 

@@ -23,13 +23,12 @@ graphene every C column is a target. Non-target columns are still labelled
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 
-from atomdata.schema import Lattice, StructureKind
+from atomdata.schema import Lattice
 
 __all__ = [
     "ANIONS",

@@ -17,8 +17,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import Optional
 
 from atomdata.schema import DatasetManifest
 from atomdata.sources.foundry.metadata import (

@@ -51,17 +51,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import re
-import shutil
-import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Optional
 
 import h5py
 
 from atomdata.schema import DatasetManifest
-from atomdata.storage import sha256_file
 
 __all__ = [
     "FOUNDRY_INSTALL_HINT",

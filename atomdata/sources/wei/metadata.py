@@ -8,7 +8,8 @@ Every value the schema rejects is kept with the reason, never dropped.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Literal, Optional
+from collections.abc import Callable
+from typing import Any, Literal, Optional
 
 from atomdata.schema import Lattice, Provenance, QualityMetrics
 from atomdata.sources.wei._fields import (
