@@ -117,14 +117,14 @@ def test_interrupted_build_resumes_keeping_finished_shards(quick, tmp_path):
     inode = done.stat().st_ino
     half = done.parent / ".test-00001.h5.abc123.tmp"  # a half-written shard left by the interruption
     half.write_bytes(b"\x89HDF\r\n partial")
-    build_dataset(out, config=cfg, splits=["test"], workers=1, progress=False, keep_shards=True)
+    build_dataset(out, recipe=cfg, splits=["test"], workers=1, progress=False, keep_shards=True)
     assert done.stat().st_ino == inode  # reused, not rebuilt
     assert not half.exists()
     assert all(shard_path(out, cfg, "test", k).exists() for k in range(n_shards))
     assert sha256_file(out / "test.h5") == read_manifest(quick).splits["test"].sha256
     # a second run finds the split done and changes nothing
     before = (out / "test.h5").stat().st_mtime_ns
-    build_dataset(out, config=cfg, splits=["test"], workers=1, progress=False)
+    build_dataset(out, recipe=cfg, splits=["test"], workers=1, progress=False)
     assert (out / "test.h5").stat().st_mtime_ns == before
 
 

@@ -92,11 +92,13 @@ def add_cite(sub) -> None:
                    help="Write the citation to FILE (e.g. CITATION.cff) instead of printing it.")
     p.set_defaults(func=cmd_cite)
 
+
 def cmd_build(args) -> int:
     from atomdata.build import build_dataset
 
-    out = build_dataset(args.out, quick=args.quick, workers=args.workers, progress=not args.no_progress,
-                        splits=args.splits, compression=None if args.compression == "none" else args.compression)
+    out = build_dataset(args.out, name=args.name, version=args.version, quick=args.quick, workers=args.workers,
+                        progress=not args.no_progress, splits=args.splits,
+                        compression=None if args.compression == "none" else args.compression)
     print(out)
     if args.preview:
         from atomdata.build.preview import preview_montage
@@ -106,7 +108,10 @@ def cmd_build(args) -> int:
 
 
 def add_build(sub) -> None:
-    p = sub.add_parser("build", help="Simulate the benchmark (splits + manifest.json); resumable, parallel.")
+    p = sub.add_parser("build", help="Simulate a dataset version (splits + manifest.json); resumable, parallel.")
+    p.add_argument("name", nargs="?", default=None,
+                   help="Dataset to build (default: atomdata-benchmark, the atom-column benchmark).")
+    p.add_argument("--version", default=None, help="Version to build (default: this release's default version).")
     p.add_argument("--out", default=None, help="Output folder (default: the cache folder of the version).")
     p.add_argument("--quick", action="store_true", help="Small but complete build for tests (version <v>-quick).")
     p.add_argument("--workers", type=int, default=None, help="Worker processes (default: available CPUs).")
@@ -117,7 +122,6 @@ def add_build(sub) -> None:
                    help="Image compression (default gzip, the released bytes; none: faster random reads, larger files).")
     p.add_argument("--no-progress", action="store_true", help="No progress bar.")
     p.set_defaults(func=cmd_build)
-
 
 
 def cmd_publish(args) -> int:

@@ -24,15 +24,16 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
-from typing import Optional
+from typing import ClassVar, Optional
 
 import numpy as np
 
 from atomdata._version import __version__
 from atomdata.schema import SPLITS
+from atomdata.sim.recipe import Sample
 from atomdata.sim.seeds import image_seed
 from atomdata.sim.stem.catalog import STRUCTURES, get_structure
-from atomdata.sim.stem.image import SIMULATOR_VERSION, ImageParams
+from atomdata.sim.stem.image import SIMULATOR_VERSION, ImageParams, simulate_image
 from atomdata.sim.stem.probe import AberrationProbe
 
 __all__ = [
@@ -84,6 +85,8 @@ class BenchmarkConfig:
     target-column spacing.
     """
 
+    dataset_name: ClassVar[str] = DATASET_NAME
+
     version: str
     image_size: int = 256
     seeds_per_point: int = 8
@@ -111,6 +114,37 @@ class BenchmarkConfig:
         """Short hash of the config: shards built under another config are never reused."""
         blob = json.dumps({"config": self.to_dict(), "simulator": SIMULATOR_VERSION}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    # -- the recipe interface (atomdata.sim.recipe.Recipe) ------------------------------------------
+    @property
+    def simulator_version(self) -> str:
+        """Version of the STEM image formation (:data:`atomdata.sim.stem.image.SIMULATOR_VERSION`)."""
+        return SIMULATOR_VERSION
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """Split names in manifest order."""
+        return SPLITS
+
+    def manifest_text(self) -> tuple[str, str]:
+        """``(title, description)`` written into the manifest."""
+        description = ("Simulated atomic-resolution HAADF-STEM images with exact column labels: one-metric sweeps "
+                       "of SrTiO3 [100] and monolayer WS2 (test), hard structures and combined degradations "
+                       "(generality), and domain-randomised training data (train, val)."
+                       + (" QUICK build for tests: not the benchmark." if self.quick else ""))
+        return "atomdata benchmark: simulated HAADF-STEM images for locating atomic columns", description
+
+    def n_images(self, split: str) -> int:
+        """Number of images of ``split``."""
+        return len(_cached_specs(self, split))
+
+    def make(self, split: str, index: int) -> Sample:
+        """Simulate image ``index`` of ``split`` (a pure function of the config, the split and the index)."""
+        spec = _cached_specs(self, split)[index]
+        sim = simulate_image(spec.params)
+        record = sim.to_record(image_id=spec.image_id, split=split, subset=spec.subset, extra=spec.extra,
+                               made_by=self.made_by)
+        return Sample(record, sim.image)
 
 
 def _r(values, nd=6) -> tuple:
@@ -282,3 +316,16 @@ def split_specs(config: BenchmarkConfig, split: str) -> list[ImageSpec]:
     if split == "val":
         return _random_specs(config, "val", config.n_val)
     raise ValueError(f"Unknown split {split!r}. Valid splits: {', '.join(SPLITS)}.")
+
+
+_SPECS: dict = {}
+
+
+def _cached_specs(config: BenchmarkConfig, split: str) -> list[ImageSpec]:
+    """The specs of a split, computed once per process (a worker builds many shards of one split)."""
+    key = (config.fingerprint(), split)
+    if key not in _SPECS:
+        if len(_SPECS) > 16:
+            _SPECS.clear()
+        _SPECS[key] = split_specs(config, split)
+    return _SPECS[key]

@@ -1,0 +1,36 @@
+"""The recipes ``atomdata build`` knows, by dataset name: one entry per simulated dataset.
+
+A task adds its dataset here (its recipe lives in ``atomdata.sim.<technique>``).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Optional
+
+from atomdata.sim.recipe import Recipe
+from atomdata.sim.stem.benchmark import DATASET_NAME, benchmark_config
+
+__all__ = ["RECIPES", "DEFAULT_BUILD", "get_recipe"]
+
+#: dataset name -> factory ``(version or None, quick) -> Recipe``
+RECIPES: dict[str, Callable[..., Recipe]] = {
+    DATASET_NAME: lambda version, quick: benchmark_config(version=version, quick=quick),
+}
+#: The dataset ``atomdata build`` makes when no name is given.
+DEFAULT_BUILD = DATASET_NAME
+
+
+def get_recipe(name: Optional[str] = None, version: Optional[str] = None, *, quick: bool = False) -> Recipe:
+    """The recipe of dataset ``name`` (default atomdata's atom-column benchmark) at ``version``.
+
+    Raises ``ValueError`` naming the buildable datasets, or the versions a recipe knows.
+
+    Examples
+    --------
+    >>> get_recipe(quick=True).version
+    '1.0.0-quick'
+    """
+    name = DEFAULT_BUILD if name is None else name
+    if name not in RECIPES:
+        raise ValueError(f"Unknown dataset {name!r}. Datasets atomdata can build: {', '.join(sorted(RECIPES))}.")
+    return RECIPES[name](version, quick)
