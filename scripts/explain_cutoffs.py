@@ -1,7 +1,7 @@
 """Evidence for why our Ziatdinov AtomNet cutoffs on SrTiO3 differ from Wei et al. (2023).
 
 Runs the published ``ziatdinov-atomnet-cubic`` model on small sets of simulated SrTiO3 [100]
-images (256 x 256 px, the benchmark baseline of ``atomdata.benchmark`` at 5.5 atoms/100 px)
+images (256 x 256 px, the benchmark baseline of ``atomdata.sim.stem.benchmark`` at 5.5 atoms/100 px)
 and prints three Markdown evidence tables:
 
 (a) contrast: our black-level contrast (an offset that min-max normalisation removes) versus a

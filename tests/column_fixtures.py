@@ -1,6 +1,6 @@
 """Noise-free column images and small split files for the torch-dataset and transform tests.
 
-Written independently of atomdata.targets: images are sums of Gaussians evaluated
+Written independently of atomdata.datasets.labels: images are sums of Gaussians evaluated
 at pixel centres (x = column index, y = row index, origin at the centre of the
 top-left pixel), and peaks are located by a three-point parabola fit of log(I).
 """

@@ -67,7 +67,7 @@ def test_unknown_split_subset_label_and_option_list_the_valid_ones(tmp_path, spl
 
 
 def test_download_fetches_into_root_then_loads(tmp_path):
-    """download=True resolves the version through atomdata.loaders (here: the local quick build) into root."""
+    """download=True resolves the version through atomdata.sources.loaders (here: the local quick build) into root."""
     root = tmp_path / "root"
     with pytest.raises(DatasetNotFoundError, match=r"Dataset not found in root=.*Run `atomdata build` or pass download=True"):
         AtomColumnDataset(root, split="val", version="1.0.0-quick")

@@ -189,8 +189,10 @@ def evaluate(
         Where to write ``report.json``/``per_image.csv``/``summary.md`` and the PNG plots.
     max_overlays : int
         Number of per-image overlay plots (the worst-scoring images).
-    Other parameters
-        As :func:`score_split` and :func:`build_report`.
+    protocol, tolerance_A, subsets, missing, non_target, progress
+        As :func:`score_split`.
+    model_name, model_version, criteria, n_boot, seed
+        As :func:`build_report`.
 
     Returns
     -------

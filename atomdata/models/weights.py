@@ -6,7 +6,7 @@ then looks for the file, in this order, and stops at the first hit:
 
 1. an explicit path passed by the caller (``weights=...``);
 2. the path in the spec's environment variable (e.g. ``ATOMDATA_ZIATDINOV_WEIGHTS``);
-3. the user cache, ``atomdata.paths.cache_dir() / "weights" / spec.filename``;
+3. the user cache, ``atomdata.storage.cache_dir() / "weights" / spec.filename``;
 4. a download from ``spec.url`` with :mod:`pooch`, into the cache.
 
 When the spec pins a SHA-256, the file is checked at every step and a different file is never

@@ -2,7 +2,7 @@
 
 Examples
 --------
->>> from atomdata.cite import cite
+>>> from atomdata.sources.citation import cite
 >>> print(cite("wei_atom_locating", format="bibtex").splitlines()[0])
 @misc{wei_atom_locating_1.1.0,
 >>> import yaml
@@ -249,7 +249,7 @@ def cite(
     ------
     ValueError
         Unknown format (valid ones listed), or an unknown name/version
-        (:class:`atomdata.versions.UnknownVersionError`, known ones listed).
+        (:class:`atomdata.sources.registry.UnknownVersionError`, known ones listed).
     """
     if format not in FORMATS:
         raise ValueError(f"Unknown citation format {format!r}. Valid formats: {', '.join(FORMATS)}.")

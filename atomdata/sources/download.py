@@ -22,7 +22,7 @@ when it is complete. Requests use ``urllib`` from the standard library (http and
 
 Examples
 --------
->>> from atomdata.download import download
+>>> from atomdata.sources.download import download
 >>> path = download("https://data.materialsdatafacility.org/foundry/x/y.h5", "/tmp/y.h5",
 ...                 sha256="0" * 64)  # doctest: +SKIP
 """

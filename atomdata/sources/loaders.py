@@ -93,7 +93,7 @@ def load(
         None returns the dataset folder; a split name (``'train'``, ``'val'``, ``'test'``,
         ``'generality'``) fetches only that split (plus ``manifest.json``) and returns it
         opened: a :class:`atomdata.storage.SplitFile`, or for the Wei dataset the reader
-        of ``atomdata.wei.open_wei``.
+        of ``atomdata.sources.wei.open_wei``.
     cache_dir : path, optional
         Cache root (default ``ATOMDATA_CACHE``, else the user cache folder).
     sources : sequence of str
@@ -110,7 +110,7 @@ def load(
 
     Raises
     ------
-    atomdata.versions.UnknownVersionError
+    atomdata.sources.registry.UnknownVersionError
         The name or version is not registered (the message lists the known ones).
     ValueError
         Unknown split (valid ones listed) or unknown source.

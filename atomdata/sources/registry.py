@@ -14,7 +14,7 @@ variable ``ATOMDATA_REGISTRY`` to the path of a JSON file in the same format.
 
 Examples
 --------
->>> from atomdata.versions import load_registry
+>>> from atomdata.sources.registry import load_registry
 >>> reg = load_registry()
 >>> reg.resolve("wei_atom_locating", "1.1").source_id
 'foundry_wei_atom_locating_benchmark_v1.1'
@@ -109,7 +109,7 @@ class DatasetVersion(BaseModel):
         default="atomdata", description="'atomdata': manifest.json + split files; 'wei': the original Wei layout."
     )
     build: Optional[BuildRecipe] = Field(default=None, description="Local build recipe, for atomdata's own data.")
-    references: list[str] = Field(default_factory=list, description="Keys of atomdata.cite.REFERENCES.")
+    references: list[str] = Field(default_factory=list, description="Keys of atomdata.sources.citation.REFERENCES.")
     files: list[RegistryFile]
     notes: str = ""
 
@@ -303,7 +303,7 @@ def entry_from_dataset(
         Local build recipe; default ``atomdata.build:build_dataset`` with
         ``quick=True`` for versions ending in ``-quick``.
     references : list of str, optional
-        Citation keys (see :data:`atomdata.cite.REFERENCES`); default: the Wei et al.
+        Citation keys (see :data:`atomdata.sources.citation.REFERENCES`); default: the Wei et al.
         paper and dataset, AtomNet and AtomSegNet.
 
     Raises

@@ -40,6 +40,8 @@ class SplitWriter:
         HDF5 filter of the image datasets (gzip is readable by every HDF5 tool).
     compression_opts : int, optional
         gzip level (default 1: fast, most of the gain for noisy images).
+    created_by : str, optional
+        The ``created_by`` attribute (default ``"atomdata <version>"``; a recipe pins its own).
 
     Examples
     --------
@@ -52,7 +54,8 @@ class SplitWriter:
     ...     columns=ColumnSet.from_arrays([[3.0, 4.0]], ["Si"]))
     >>> path = os.path.join(tempfile.mkdtemp(), "test.h5")
     >>> with SplitWriter(path, split="test") as w:
-    ...     w.add(rec, np.zeros((8, 8), np.uint16))
+    ...     w.add(rec, np.zeros((8, 8), np.uint16))  # returns the image's index in the split
+    0
     >>> len(SplitFile(path))
     1
     """

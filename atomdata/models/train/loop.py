@@ -13,7 +13,7 @@ Recipe (Gaussian-mask targets, after Lin et al., Sci. Rep. 11, 5386 (2021))
 * Input: a random ``crop_px`` square crop of a training image, randomly flipped and rotated
   by multiples of 90 degrees, min-max scaled to [0, 1] (as the locator scales whole images).
 * Target: a Gaussian mask, one round Gaussian of peak 1 and width ``sigma_px`` [px] at every
-  scoring-target column (:func:`atomdata.targets.gaussian_heatmap`), drawn after the
+  scoring-target column (:func:`atomdata.datasets.labels.gaussian_heatmap`), drawn after the
   augmentation so it stays sub-pixel exact.  The width is fixed in pixels, like the masks of
   an image library drawn at the image's own sampling; 1.5 px keeps neighbouring masks apart
   down to about 7 px column spacing, so the published watershed (markers at 30 and 100 of
@@ -27,7 +27,7 @@ Reproducibility
 ---------------
 Sample ``g`` of the run (``g = step * batch_size + b``) is image ``perm_e[g mod N]`` of epoch
 ``e = g // N``, where ``perm_e`` is a permutation drawn from ``(seed, e)``; its augmentation is
-drawn from ``(seed, e, image index)`` by :class:`~atomdata.torchdata.AtomColumnDataset`.  The
+drawn from ``(seed, e, image index)`` by :class:`~atomdata.datasets.AtomColumnDataset`.  The
 data stream is therefore a pure function of the recipe and the step, whatever the number of
 DataLoader workers.  Checkpoints (every ``checkpoint_every`` steps, written atomically) hold
 the network, the optimiser, the step, the validation history and the torch / numpy / Python

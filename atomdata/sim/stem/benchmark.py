@@ -79,7 +79,7 @@ class Sweep:
 class BenchmarkConfig:
     """All numbers that define a benchmark version (see the module notes).
 
-    ``baseline`` holds the :class:`~atomdata.simulate.ImageParams` fields of the
+    ``baseline`` holds the :class:`~atomdata.sim.stem.image.ImageParams` fields of the
     good-quality baseline shared by both materials, except the pixel size, which
     comes from ``baseline_atoms_per_100px`` and the material's nearest
     target-column spacing.

@@ -2,7 +2,7 @@
 
 :func:`abtem_haadf` simulates a HAADF image of an ASE structure with abTEM
 (PRISM or multislice, frozen phonons); :func:`fit_fast_model` fits the fast
-incoherent model of :mod:`atomdata.simulate` (Z exponent and Gaussian probe
+incoherent model of :mod:`atomdata.sim.stem.image` (Z exponent and Gaussian probe
 FWHM) to it and reports the Pearson correlation. abTEM is imported only inside
 :func:`abtem_haadf`.
 

@@ -1,6 +1,6 @@
 """STEM probes: a Gaussian of given FWHM, and an aberration-limited probe from the aperture function.
 
-The image model of :mod:`atomdata.simulate` is incoherent: the image is the
+The image model of :mod:`atomdata.sim.stem.image` is incoherent: the image is the
 column weights convolved with the probe *intensity* (plus a Gaussian source-size
 blur). A probe therefore provides its intensity point-spread function (PSF)
 and, for the Fourier renderer, its optical transfer function (the Fourier

@@ -61,7 +61,7 @@ class ScanPath:
 
 def scan_path(shape: tuple[int, int], *, flyback_error_px: float = 0.0, random_drift: float = 0.0,
               rng: np.random.Generator) -> ScanPath:
-    """Draw a random scan path (see :mod:`atomdata.simulate`, step 4).
+    """Draw a random scan path (see :mod:`atomdata.sim.stem.image`, step 4).
 
     Parameters
     ----------

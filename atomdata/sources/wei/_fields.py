@@ -1,4 +1,4 @@
-"""Metadata columns of the Wei benchmark: name matching, units and value clean-up (used by :mod:`atomdata.wei`)."""
+"""Metadata columns of the Wei benchmark: name matching, units and value clean-up (used by :mod:`atomdata.sources.wei`)."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import numpy as np
 
 _UNIT = re.compile(r"[\(\[]([^\)\]]*)[\)\]]")
 
-#: normalised column name -> target key (the mapping table is in the docstring of :mod:`atomdata.wei`).
+#: normalised column name -> target key (the mapping table is in the docstring of :mod:`atomdata.sources.wei`).
 ALIASES: dict[str, str] = {}
 for _key, _names in {
     "pixel_size": ["pixel_size", "pixelsize", "pixel_size_pm", "px_size", "pixel_size_a", "pixel_size_angstrom",
