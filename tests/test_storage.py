@@ -278,3 +278,43 @@ def test_merge_shards(tmp_path):
     for i in range(5):
         assert s.record(i) == recs[i]
         np.testing.assert_array_equal(s.image(i), imgs[i])
+
+
+def test_per_image_arrays_round_trip_through_write_and_merge(tmp_path):
+    recs = [make_record(i) for i in range(3)]
+    imgs = [make_image(r, seed=i) for i, r in enumerate(recs)]
+    masks = [(img > np.median(img)).astype(np.uint8) for img in imgs]
+    raws = [img.astype(np.float32) / 7.0 for img in imgs]
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    write_split(a, [(r, im, {"mask": m, "raw": f}) for r, im, m, f in zip(recs[:2], imgs[:2], masks[:2], raws[:2])],
+                split="test")
+    write_split(b, [(recs[2], imgs[2], {"mask": masks[2], "raw": raws[2]})], split="test")
+    merged = merge_splits([a, b], tmp_path / "m.h5", split="test", dataset_name="unit", dataset_version="1.0.0")
+    s = SplitFile(merged)
+    assert s.array_names == ["mask", "raw"]
+    for i in range(3):
+        np.testing.assert_array_equal(s.array("mask", i), masks[i])
+        np.testing.assert_array_equal(s.array("raw", i), raws[i])
+        assert s.array("raw", i).dtype == np.float32
+    s.validate(deep=True)
+    with pytest.raises(KeyError, match="has no array 'instances'; its arrays: \\['mask', 'raw'\\]"):
+        s.array("instances", 0)
+    with h5py.File(a, "r") as f:
+        assert f["arrays/mask"][next(iter(f["arrays/mask"]))].chunks[0] == 1  # one chunk per image, like images
+
+
+def test_per_image_arrays_are_checked_and_absent_from_plain_splits(tmp_path):
+    recs = [make_record(i) for i in range(2)]
+    imgs = [make_image(r, seed=i) for i, r in enumerate(recs)]
+    with pytest.raises(ValueError, match="has shape \\(3, 3\\); expected the image's"):
+        write_split(tmp_path / "x.h5", [(recs[0], imgs[0], {"mask": np.zeros((3, 3))})], split="test")
+    with pytest.raises(ValueError, match="every image of a split carries the same arrays"):
+        write_split(tmp_path / "y.h5", [(recs[0], imgs[0], {"mask": np.zeros_like(imgs[0])}), (recs[1], imgs[1])],
+                    split="test")
+    with pytest.raises(ValueError, match="contains NaN"):
+        write_split(tmp_path / "z.h5", [(recs[0], imgs[0], {"raw": np.full(imgs[0].shape, np.nan)})], split="test")
+    assert not any(p.name.endswith(".h5") for p in tmp_path.iterdir())  # nothing half-written
+    write_split(tmp_path / "plain.h5", zip(recs, imgs), split="test")
+    with h5py.File(tmp_path / "plain.h5", "r") as f:
+        assert "array_names" not in f.attrs and "arrays" not in f
+    assert SplitFile(tmp_path / "plain.h5").array_names == []

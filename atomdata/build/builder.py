@@ -67,9 +67,7 @@ def build_shard(recipe: Recipe, split: str, shard_index: int, path) -> int:
                      compression=None, created_by=recipe.made_by) as w:
         for index in range(start, stop):
             sample = recipe.make(split, index)
-            if sample.arrays:
-                raise NotImplementedError("per-image label arrays are not supported by the split writer yet")
-            w.add(sample.record, sample.image)
+            w.add(sample.record, sample.image, arrays=sample.arrays)
     return stop - start
 
 

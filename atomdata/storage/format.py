@@ -16,6 +16,11 @@ Root attributes: ``format``, ``format_version``, ``schema_version``, ``dataset_n
     ``offsets[i]:offsets[i+1]`` of ``xy`` ((M, 2) float64, (x, y) in pixels,
     x = column index, y = row index, origin at the centre of the top-left
     pixel), ``species`` (M,) uint16 codes into ``species_names``, ``target`` (M,) bool.
+``arrays/<name>/<H>x<W>`` (optional)
+    Per-image label arrays stored beside the images (e.g. segmentation masks, or a float
+    raw frame beside an 8-bit image), ``(n, H, W)`` with the same rows as
+    ``images/<H>x<W>`` and one chunk per image; their names are listed in the root
+    attribute ``array_names`` (JSON), which only files with arrays carry.
 ``records``
     ``(N,)`` UTF-8 JSON of each :class:`~atomdata.schema.ImageRecord` without its columns.
 ``image_id``, ``subset``, ``pixel_size_A``

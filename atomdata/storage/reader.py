@@ -177,6 +177,10 @@ class SplitFile(LazyH5, SplitSequence):
         for key in groups:
             if f"images/{key}" not in f:
                 self._fail(f"missing image dataset 'images/{key}'")
+            for name in json.loads(a.get("array_names", "[]")):
+                ds = f.get(f"arrays/{name}/{key}")
+                if ds is None or ds.shape != f[f"images/{key}"].shape:
+                    self._fail(f"array dataset 'arrays/{name}/{key}' is missing or does not match images/{key}")
 
     def validate(self, *, deep: bool = True) -> None:
         """Check the file thoroughly; raise :class:`SplitFormatError` naming the first problem.
@@ -334,6 +338,21 @@ class SplitFile(LazyH5, SplitSequence):
         if os.preadv(self._cache["_fd"], [out], off) != out.nbytes:
             raise SplitFormatError(f"{self.path}: image chunk of row {row} is truncated")
         return out
+
+    @property
+    def array_names(self) -> list[str]:
+        """Names of the per-image label arrays stored beside the images (empty for most splits)."""
+        if "_array_names" not in self._cache:
+            self._cache["_array_names"] = json.loads(self.h5.attrs.get("array_names", "[]"))
+        return self._cache["_array_names"]
+
+    def array(self, name: str, i: int) -> np.ndarray:
+        """Per-image array ``name`` of image ``i`` (H, W), indexed ``array[y, x]``; reads one chunk."""
+        if name not in self.array_names:
+            raise KeyError(f"split {self.path} has no array {name!r}; its arrays: {self.array_names or 'none'}")
+        i = self._check_index(i)
+        key = self.image_groups[int(self._arr("image_group")[i])]
+        return self.h5[f"arrays/{name}/{key}"][int(self._arr("image_row")[i])]
 
     def columns(self, i: int) -> ColumnSet:
         """Labelled columns of image ``i``; positions (x, y) in pixels."""

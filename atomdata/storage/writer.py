@@ -95,6 +95,7 @@ class SplitWriter:
         self._subsets: list[str] = []
         self._pixel: list[float] = []
         self._species_names: dict[str, int] = {}
+        self._array_names: Optional[list[str]] = None
 
     # -- context management -------------------------------------------------
     def __enter__(self) -> SplitWriter:
@@ -114,13 +115,12 @@ class SplitWriter:
         return self._atomic.__exit__(exc_type, exc, tb)
 
     # -- writing --------------------------------------------------------------
-    def _image_dataset(self, shape: tuple[int, int], dtype: np.dtype) -> h5py.Dataset:
-        key = f"{shape[0]}x{shape[1]}"
-        if key not in self._group_rows:
-            self._groups.append(key)
-            self._group_rows[key] = 0
+    def _stack(self, name: str, shape: tuple[int, int], dtype: np.dtype, what: str,
+               units: Optional[str] = None) -> h5py.Dataset:
+        """The (n, H, W) dataset ``name`` (one chunk per image), created on first use."""
+        if name not in self._f:
             ds = self._f.create_dataset(
-                f"images/{key}",
+                name,
                 shape=(0, *shape),
                 maxshape=(None, *shape),
                 dtype=dtype,
@@ -129,22 +129,59 @@ class SplitWriter:
                 compression_opts=self.compression_opts,
                 shuffle=self.compression is not None,
             )
-            ds.attrs["units"] = "counts"
+            if units is not None:  # attribute order is part of the bytes: units first, as 1.0.0 was written
+                ds.attrs["units"] = units
             ds.attrs["axes"] = "image, y (row), x (column)"
             return ds
-        ds = self._f[f"images/{key}"]
+        ds = self._f[name]
         if ds.dtype != dtype:
+            shape_key = f"{shape[0]}x{shape[1]}"
             raise ValueError(
-                f"image {len(self._ids)} has dtype {dtype} but this split stores {key} images as "
-                f"{ds.dtype}; convert it first (all images of one shape share a dtype)"
+                f"{what} {len(self._ids)} has dtype {dtype} but this split stores {shape_key} {what}s as "
+                f"{ds.dtype}; convert it first (all {what}s of one shape share a dtype)"
             )
         return ds
 
-    def add(self, record: ImageRecord, image: np.ndarray) -> int:
+    def _image_dataset(self, shape: tuple[int, int], dtype: np.dtype) -> h5py.Dataset:
+        key = f"{shape[0]}x{shape[1]}"
+        ds = self._stack(f"images/{key}", shape, dtype, "image", units="counts")
+        if key not in self._group_rows:
+            self._groups.append(key)
+            self._group_rows[key] = 0
+        return ds
+
+    def _check_arrays(self, image_id: str, shape: tuple[int, int], arrays) -> dict:
+        """Per-image arrays: every image of a split has the same names; each array (H, W) like its image."""
+        arrays = {} if arrays is None else dict(arrays)
+        names = sorted(arrays)
+        if self._array_names is None:
+            bad = [n for n in names if not (n.isidentifier() and n.islower())]
+            if bad:
+                raise ValueError(f"array names must be lower-case identifiers like 'mask', got {bad}")
+        elif names != self._array_names:
+            raise ValueError(f"image {image_id!r} has arrays {names} but earlier images of this split have "
+                             f"{self._array_names}; every image of a split carries the same arrays")
+        out = {}
+        for n in names:
+            a = np.asarray(arrays[n])
+            if a.shape != tuple(shape):
+                raise ValueError(f"array {n!r} of image {image_id!r} has shape {a.shape}; expected the image's {shape}")
+            if a.dtype.kind not in "biuf":
+                raise ValueError(f"array {n!r} of image {image_id!r} has dtype {a.dtype}; expected bool, int or float")
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise ValueError(f"array {n!r} of image {image_id!r} contains NaN or infinite values")
+            out[n] = a
+        return out
+
+    def add(self, record: ImageRecord, image: np.ndarray, *, arrays=None) -> int:
         """Append one image and its record; returns the image's index in the split.
 
+        ``arrays`` are per-image label arrays stored beside the image (e.g. ``{"mask": ...}``
+        for a segmentation task, or a float ``raw`` frame beside an 8-bit image): each (H, W)
+        like the image; every image of a split carries the same names.
+
         Raises ``ValueError`` if the image disagrees with its record (shape,
-        dtype, split) or the image id is already present.
+        dtype, split), the image id is already present, or an array is malformed.
         """
         if self._f is None:
             raise RuntimeError("SplitWriter must be used as a context manager: `with SplitWriter(...) as w:`")
@@ -168,11 +205,12 @@ class SplitWriter:
                 f"record {record.image_id!r} belongs to split {record.split!r}, not {self.split!r}"
             )
         cols = record.columns
+        arrays = self._check_arrays(record.image_id, image.shape, arrays)
         return self._append(record.image_id, record.subset, record.quality.pixel_size_A, record.metadata_json(),
-                            image, cols.xy, cols.species, cols.target)
+                            image, cols.xy, cols.species, cols.target, arrays)
 
     def _append(self, image_id: str, subset: str, pixel_size_A: float, record_json: str, image: np.ndarray,
-                xy: np.ndarray, species: np.ndarray, target: np.ndarray) -> int:
+                xy: np.ndarray, species: np.ndarray, target: np.ndarray, arrays: dict) -> int:
         """Append one image whose record was validated before (by :meth:`add`, or when a shard was written)."""
         if image_id in self._seen_ids:
             raise ValueError(f"duplicate image_id {image_id!r} in split {self.split!r}")
@@ -181,6 +219,12 @@ class SplitWriter:
         row = self._group_rows[key]
         ds.resize(row + 1, axis=0)
         ds[row] = image
+        for n, a in arrays.items():
+            ads = self._stack(f"arrays/{n}/{key}", image.shape, a.dtype, f"array {n!r}")
+            ads.resize(row + 1, axis=0)
+            ads[row] = a
+        if self._array_names is None:
+            self._array_names = sorted(arrays)
         self._group_rows[key] = row + 1
         self._image_group.append(self._groups.index(key))
         self._image_row.append(row)
@@ -235,12 +279,14 @@ class SplitWriter:
         a["image_groups"] = json.dumps(self._groups)
         a["species_names"] = json.dumps(list(self._species_names))
         a["created_by"] = self.created_by
+        if self._array_names:  # only files with per-image arrays carry the attribute
+            a["array_names"] = json.dumps(self._array_names)
         a["complete"] = True  # written last: a file without it was interrupted
 
 
 def write_split(
     path,
-    samples: Iterable[tuple[ImageRecord, np.ndarray]],
+    samples: Iterable[tuple],
     *,
     split: str,
     dataset_name: str = "unnamed",
@@ -249,15 +295,15 @@ def write_split(
     created_by: Optional[str] = None,
     progress: bool = False,
 ) -> Path:
-    """Write ``(record, image)`` pairs to ``path`` atomically and return the path."""
+    """Write ``(record, image)`` pairs (or ``(record, image, arrays)``) to ``path`` atomically; return the path."""
     from tqdm.auto import tqdm
 
     with SplitWriter(
         path, split=split, dataset_name=dataset_name, dataset_version=dataset_version, compression=compression,
         created_by=created_by,
     ) as w:
-        for record, image in tqdm(samples, desc=f"write {split}", disable=not progress, unit="img"):
-            w.add(record, image)
+        for sample in tqdm(samples, desc=f"write {split}", disable=not progress, unit="img"):
+            w.add(sample[0], sample[1], arrays=sample[2] if len(sample) > 2 else None)
     return Path(path)
 
 
@@ -284,7 +330,8 @@ def merge_splits(paths: Sequence, out, *, split: str, dataset_name: str, dataset
                     raw = records[i]
                     w._append(image_id, str(subsets[i]), float(pixel[i]),
                               raw.decode() if isinstance(raw, bytes) else raw, s.image(i),
-                              xy[a:b], names[codes[a:b]] if b > a else np.zeros(0, str), target[a:b])
+                              xy[a:b], names[codes[a:b]] if b > a else np.zeros(0, str), target[a:b],
+                              {n: s.array(n, i) for n in s.array_names})
     finally:
         for s in shards:
             s.close()
