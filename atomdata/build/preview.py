@@ -7,8 +7,9 @@ of the top-left pixel): targets as red dots, non-target columns as small cyan do
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
