@@ -47,6 +47,29 @@ def test_report_files(data, tmp_path):
     assert "| sto_sim_psnr_db |" in md and "synthetic 1.2" in md
 
 
+def test_evaluate_checks_each_prediction_array_once_and_reads_no_full_record(data, tmp_path, monkeypatch):
+    """Validation at the boundary: one position check per predicted image, no pydantic record per image."""
+    from atomdata.evaluation import inputs
+    from atomdata.storage import SplitFile as Reader
+
+    root, split, preds = data
+    calls = {"check_xy": 0, "record": 0}
+    real_check, real_record = inputs.check_xy, Reader.record
+
+    def counting_check(*a, **k):
+        calls["check_xy"] += 1
+        return real_check(*a, **k)
+
+    def counting_record(self, i):
+        calls["record"] += 1
+        return real_record(self, i)
+
+    monkeypatch.setattr(inputs, "check_xy", counting_check)
+    monkeypatch.setattr(Reader, "record", counting_record)
+    evaluate(preds, split.path, n_boot=0, out_dir=tmp_path)
+    assert calls == {"check_xy": len(preds), "record": 0}
+
+
 def test_radar_radius_orientation():
     kw = dict(id_precision=[1] * 3, position_accuracy_A=[0.1] * 3, interpolation="linear", n_boot=0)
     worse_higher = find_cutoff([100, 200, 300], [1.0, 1.0, 0.8], metric="resolution_pm", **kw)
