@@ -97,7 +97,7 @@ def place_metric(metric: str, value: Optional[float], entry: Optional[dict]) -> 
     >>> place_metric("psnr_db", 10.0, e).status
     'outside'
     """
-    if entry is None or value is None:
+    if entry is None:
         return MetricPlacement(metric=metric, value=value, cutoff=None, status="not assessed")
     worse, lo, hi = entry["worse_when"], entry["tested_min"], entry["tested_max"]
     cut = entry.get("cutoff")
@@ -105,6 +105,8 @@ def place_metric(metric: str, value: Optional[float], entry: Optional[dict]) -> 
     span = (hi - lo) or 1.0
     common = dict(metric=metric, value=value, cutoff=cut, worse_when=worse, tested_min=lo, tested_max=hi,
                   failed_first=entry.get("failed_first"))
+    if value is None:
+        return MetricPlacement(**common, status="not assessed")
     if entry.get("failed_at_start"):
         best = lo if worse == "higher" else hi
         margin = sign * (best - value)

@@ -104,6 +104,22 @@ def _rsciio(module: str, path: Path):
     return mod.file_reader(str(path))
 
 
+def _imagej_unit(path: Path) -> Optional[str]:
+    """The length unit an ImageJ TIFF states (``unit=`` in its description), or None.
+
+    RosettaSciIO reads the ImageJ scale from the X/YResolution tags but keeps the unit only when it
+    is ``micron``; this supplies the others (``nm``, ``Å``, written by ImageJ as ``\\u00C5``).
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        meta = tif.imagej_metadata or {}
+    unit = meta.get("unit")
+    if not isinstance(unit, str) or not unit:
+        return None
+    return unit.encode("latin-1", "backslashreplace").decode("unicode_escape") if "\\u" in unit else unit
+
+
 def _is_real_space_image(sig: dict) -> bool:
     data = np.asarray(sig["data"]) if not hasattr(sig["data"], "compute") else sig["data"]
     sig_axes = [a for a in sig["axes"] if not a.get("navigate", False)]
@@ -152,6 +168,10 @@ def _read_rsciio(path: Path, module: str, pixel_size_A: Optional[float], plausib
     for k, sig in enumerate(signals):
         title = str(((sig.get("metadata") or {}).get("General") or {}).get("title") or "")
         sig_axes = [a for a in sig["axes"] if not a.get("navigate", False)]
+        if module == "tiff" and all(a.get("units") in (None, "") for a in sig_axes):
+            ij_unit = _imagej_unit(path)
+            if ij_unit is not None:
+                sig_axes = [{**a, "units": ij_unit} for a in sig_axes]
         unit = None
         if pixel_size_A is None:
             try:
