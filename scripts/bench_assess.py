@@ -77,6 +77,9 @@ def main(argv=None) -> int:
     ap.add_argument("--weights", nargs="*", default=[], metavar="MODEL=PATH", help="Weights file per model.")
     ap.add_argument("--cutoffs", default=None, help="Cutoff table (default: the packaged one).")
     ap.add_argument("--out", default="bench_assess.json", help="JSON with every figure and the per-image rows.")
+    ap.add_argument("--reuse", default=None, metavar="JSON",
+                    help="An earlier output of this script on the same split: take the models' outcomes from it "
+                         "instead of running the models again (only the estimates are redone).")
     a = ap.parse_args(argv)
 
     from tqdm.auto import tqdm
@@ -95,7 +98,18 @@ def main(argv=None) -> int:
     weights = dict(w.split("=", 1) for w in a.weights)
     outcomes: dict[str, dict[str, bool]] = {}
     skipped = {}
+    if a.reuse:
+        old = json.loads(Path(a.reuse).read_text())
+        if Path(old["split"]).resolve() != Path(a.split).resolve():
+            raise SystemExit(f"--reuse {a.reuse} was made on {old['split']}, not {a.split}")
+        for name in a.models:
+            met = {r["image_id"]: r["met"][name] for r in old["rows"] if name in r.get("met", {})}
+            if all(ids[i] in met for i in idx):
+                outcomes[name] = met
+                print(f"{name}: outcomes reused from {a.reuse}")
     for name in a.models:
+        if name in outcomes:
+            continue
         try:
             loc = registry.get(name, **({"weights": weights[name]} if name in weights else {}))
         except Exception as e:  # noqa: BLE001 - a missing model is reported, the rest still runs

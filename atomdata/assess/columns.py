@@ -18,8 +18,8 @@ keeps the widths from trading off against the heights when the columns overlap. 
 out of the model raises the apparent background and makes the fitted columns too narrow. The
 widths are the medians over the windows. The resolution is the FWHM ``2 sqrt(2 ln 2) sigma_y``
 along y, the slow-scan direction, which per-line flyback jitter along x does not broaden. Each
-fit also gives the noise-free peak height of its column and the lowest value of its model, which
-:mod:`atomdata.assess.noise` uses for the PSNR. Images sampled finer than 10 px per spacing
+fit also gives the noise-free height of its central column and the lowest value of its columns
+(both on the plane's level at the window centre), which :mod:`atomdata.assess.noise` uses for the PSNR. Images sampled finer than 10 px per spacing
 are fitted on every k-th pixel (still point-sampled), which keeps the fits small.
 """
 from __future__ import annotations
@@ -44,9 +44,11 @@ class ColumnFit:
     sigma_x_px, sigma_y_px : float
         Median Gaussian widths along x and y [px].
     peak : float
-        Upper quartile of the fitted (noise-free) peak values of the fitted columns [image units].
+        Median of the fitted (noise-free) peak values of the fitted columns [image units].
     floor : float
-        Lowest value of the fitted models over all windows [image units].
+        Median over the windows of the lowest value of the fitted model [image units]. Medians rather
+        than the extremes: on a noisy image the largest peak and the lowest floor of many fits are
+        biased outwards by the noise.
     n_fits : int
         Number of successful fits.
     """
@@ -63,11 +65,10 @@ class ColumnFit:
         return FWHM_PER_SIGMA * self.sigma_y_px
 
 
-def _fit_window(win: np.ndarray, sites: np.ndarray, classes: np.ndarray, centre: np.ndarray, sigma0: float,
-                step: float):
+def _fit_window(win: np.ndarray, sites: np.ndarray, classes: np.ndarray, sigma0: float, step: float):
     """Fit plane + Gaussians on ``sites`` (window px; shifted together; one height per site class) to one window.
 
-    Returns (sigma_x, sigma_y, peak at ``centre``, model minimum) or None.
+    ``sites[0]`` is the central column. Returns (sigma_x, sigma_y, its fitted height, lowest fitted value) or None.
     """
     from scipy.optimize import least_squares
 
@@ -118,11 +119,12 @@ def _fit_window(win: np.ndarray, sites: np.ndarray, classes: np.ndarray, centre:
     sx, sy = math.exp(p[0]), math.exp(p[1])
     if not (0.25 < sx < 4 * step and 0.25 < sy < 4 * step and abs(p[5]) < step and abs(p[6]) < step):
         return None  # ran away: no column profile in this window
-    model = residual(p) * span + data
-    cx, cy = centre[0] - w / 2 + p[5], centre[1] - h / 2 + p[6]
-    g_c = np.exp(-0.5 * (((cx - sx0 - p[5]) / sx) ** 2 + ((cy - sy0 - p[6]) / sy) ** 2))
-    peak = float(p[2] + p[3] * cx + p[4] * cy + (onehot @ p[7:]) @ g_c)
-    return sx, sy, peak, float(model.min())
+    # the range of the columns alone (the plane's tilt would add noise to it on noisy images)
+    columns = (onehot @ p[7:]) @ parts(p)[4]
+    # the central column's height: the model at the centre site (the first of ``sites``)
+    g_c = np.exp(-0.5 * (((sx0[0] - sx0) / sx) ** 2 + ((sy0[0] - sy0) / sy) ** 2))
+    peak = float(p[2] + (onehot @ p[7:]) @ g_c)
+    return sx, sy, peak, float(p[2] + columns.min())
 
 
 def fit_columns(image, lattice, *, n_columns: int = 16) -> ColumnFit:
@@ -148,13 +150,16 @@ def fit_columns(image, lattice, *, n_columns: int = 16) -> ColumnFit:
 
     Examples
     --------
+    Gaussian columns of width 2 px on a SrTiO3-like lattice (see :func:`~atomdata.assess.lattice.find_lattice`):
+
     >>> from atomdata.assess.lattice import find_lattice
-    >>> yy, xx = np.mgrid[0:96, 0:96]
-    >>> img = sum(w * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0 ** 2))
-    ...           for x in range(0, 96, 8) for y in range(0, 96, 8) for w in [1.0 if (x + y) % 16 == 0 else 0.5])
+    >>> yy, xx = np.mgrid[0:128, 0:128]
+    >>> sites = [(x, y, 1.0) for x in range(0, 144, 16) for y in range(0, 144, 16)]
+    >>> sites += [(x + 8, y + 8, 0.5) for x, y, _ in sites]
+    >>> img = sum(w * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 2.0 ** 2)) for x, y, w in sites)
     >>> fit = fit_columns(img, find_lattice(img))
-    >>> round(fit.sigma_x_px, 2), round(fit.sigma_y_px, 2)
-    (3.0, 3.0)
+    >>> round(fit.sigma_x_px, 3), round(fit.sigma_y_px, 3)
+    (2.0, 2.0)
     """
     from threadpoolctl import threadpool_limits
 
@@ -198,7 +203,8 @@ def _fit_columns(a: np.ndarray, basis: np.ndarray, s: float, n_columns: int, n_s
     ij_max = int(np.ceil(np.abs(inv @ corners).max())) + 1
     ii, jj = np.meshgrid(np.arange(-ij_max, ij_max + 1), np.arange(-ij_max, ij_max + 1))
     offsets = (basis @ np.vstack([ii.ravel(), jj.ravel()])).T  # (M, 2) (x, y) px
-    keep = np.max(np.abs(offsets), axis=1) <= reach
+    keep = np.flatnonzero(np.max(np.abs(offsets), axis=1) <= reach)
+    keep = keep[np.argsort(np.hypot(*offsets[keep].T), kind="stable")]  # the centre site first
     offsets = offsets[keep]
     classes = _site_classes(ii.ravel()[keep], jj.ravel()[keep], n_sub)
     sigma0 = max(0.2 * s, 0.6)
@@ -207,11 +213,11 @@ def _fit_columns(a: np.ndarray, basis: np.ndarray, s: float, n_columns: int, n_s
         x0, y0 = int(xy[j, 0]), int(xy[j, 1])
         win = a[y0 - r:y0 + r + 1, x0 - r:x0 + r + 1]
         centre = np.array([r + xy[j, 0] - x0, r + xy[j, 1] - y0])
-        out = _fit_window(win, offsets + centre, classes, centre, sigma0, step)
+        out = _fit_window(win, offsets + centre, classes, sigma0, step)
         if out is not None:
             fits.append(out)
     if not fits:
         raise ValueError("no atomic column could be fitted")
     f = np.array(fits)
     return ColumnFit(sigma_x_px=float(np.median(f[:, 0])), sigma_y_px=float(np.median(f[:, 1])),
-                     peak=float(np.percentile(f[:, 2], 75)), floor=float(np.min(f[:, 3])), n_fits=len(fits))
+                     peak=float(np.median(f[:, 2])), floor=float(np.median(f[:, 3])), n_fits=len(fits))

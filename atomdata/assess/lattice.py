@@ -5,7 +5,7 @@ Positions and vectors are in pixels, (x, y): x = column index, y = row index.
 Method
 ------
 The image (mean removed, Hann window, zero-padded 2x) is Fourier transformed; the strongest
-spot beyond the slowest frequencies (periods longer than a third of the image are background) is
+spot beyond the slowest frequencies (periods longer than 40 % of the image are background) is
 the lattice's dominant reflection ``g1``, refined to a fraction of a frequency bin by a parabola
 through the log power. The family follows from where its symmetry partners lie: a spot at
 ``g1`` turned by 90 deg means a square lattice, at 60 deg a hexagonal one (whichever of the two
@@ -154,11 +154,16 @@ def find_lattice(image, *, family=None) -> Lattice2D:
 
     Examples
     --------
-    >>> y, x = np.mgrid[0:128, 0:128]
-    >>> img = np.cos(2 * np.pi * (x + y) / 10) + np.cos(2 * np.pi * (x - y) / 10)  # centred square, a = 10 px
+    A SrTiO3-like projection: bright A columns on a 16 px square, fainter BO columns at the
+    cell centres, so the nearest columns are 16 / sqrt(2) = 11.31 px apart:
+
+    >>> yy, xx = np.mgrid[0:128, 0:128]
+    >>> sites = [(x, y, 1.0) for x in range(0, 144, 16) for y in range(0, 144, 16)]
+    >>> sites += [(x + 8, y + 8, 0.5) for x, y, _ in sites]
+    >>> img = sum(w * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 8.0) for x, y, w in sites)
     >>> lat = find_lattice(img)
     >>> lat.family, round(lat.spacing_px, 2)
-    ('square', 7.07)
+    ('square', 11.31)
     """
     if family is not None and family not in _GEOMETRY:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, got {family!r}")
@@ -166,7 +171,7 @@ def find_lattice(image, *, family=None) -> Lattice2D:
     c = n // 2
     fy, fx = np.meshgrid(np.arange(n) - c, np.arange(n) - c, indexing="ij")
     rad = np.hypot(fx, fy) / n  # cycles/px
-    lo = 3.0 / side  # periods longer than a third of the image: background, window leakage
+    lo = 2.5 / side  # periods longer than 40 % of the image: background, window leakage
     masked = np.where((rad > lo) & (rad < 0.5), p, 0.0)
     iy, ix = divmod(int(np.argmax(masked)), n)
     floor = float(np.median(p[(rad > lo) & (rad < 0.5)])) or 1e-300
