@@ -11,8 +11,9 @@ sweep point), this
    0.5 A; the criteria of the cutoffs: ID-recall >= 0.90, ID-precision >= 0.95, accuracy <= 0.30 A),
    which says whether the model really met the criteria on that image;
 3. places each image on the packaged cutoffs as `atomdata assess` does and counts how often
-   "recommended" agrees with "met" -- and, for comparison, how often it agrees when the true metrics
-   are placed instead of the estimates (the best the cutoff table itself allows).
+   "recommended" agrees with "met" -- and, for comparison, how often it agrees when the true values
+   of the same metrics are placed instead of the estimates (what the cutoff table itself allows,
+   whatever the estimators).
 
     ATOMDATA_ZIATDINOV_WEIGHTS=.../cubic-best_weights.pt \
     python scripts/bench_assess.py /work/ref/full-1.0.0/test.h5 --seeds 2 --out bench_assess.json
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from atomdata.assess import assess_image, load_model_cutoffs, place
+from atomdata.assess import ESTIMATED_METRICS, assess_image, load_model_cutoffs, place
 from atomdata.assess.report import material_family
 from atomdata.evaluation import Criteria, score_image
 from atomdata.sources import open_split
@@ -139,7 +140,7 @@ def main(argv=None) -> int:
                "truth": {m: truth.get(m) for m in METRICS}, "estimate": {m: e.get(m) for m in METRICS},
                "recommended": {v.model: v.recommended for v in verdicts},
                "met": {m: outcomes[m][ids[i]] for m in run_models}}
-        true_metrics = {k: truth.get(k) for k in e}
+        true_metrics = {k: truth.get(k) for k in ESTIMATED_METRICS}  # the same metrics, true values
         row["recommended_true_metrics"] = {v.model: v.recommended for v in place(
             true_metrics, family=material_family(LATTICE[material], table), table=table, models=run_models)}
         for m, (rel, _) in METRICS.items():

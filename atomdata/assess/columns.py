@@ -7,20 +7,23 @@ Method
 ------
 Columns are the local maxima of the image smoothed by a Gaussian of 0.15 x the column spacing,
 at least 0.6 x the spacing apart. Around each of the brightest ``n_columns`` of them (away from
-the border) the pixels within 0.85 spacing are fitted (Levenberg-Marquardt, ``scipy.optimize.least_squares``
-with an analytic Jacobian) by a plane plus one Gaussian on *every possible column site* of the lattice family
-near the window (:meth:`atomdata.assess.lattice.Lattice2D.site_basis_px`: for a perovskite also
-the faint O sites, for a dichalcogenide also the hollow sites), with common widths ``sigma_x``,
-``sigma_y``, one free height per sub-lattice (4 on the square half grid: A, BO and two O sites;
-3 on the triangular grid: metal, chalcogen, hollow; an empty sub-lattice fits to about zero)
-and one free shift of the whole site grid. One height per sub-lattice rather than per site
-keeps the widths from trading off against the heights when the columns overlap. Fitting every site matters once the columns overlap: a faint column left
-out of the model raises the apparent background and makes the fitted columns too narrow. The
-widths are the medians over the windows. The resolution is the FWHM ``2 sqrt(2 ln 2) sigma_y``
-along y, the slow-scan direction, which per-line flyback jitter along x does not broaden. Each
-fit also gives the noise-free height of its central column and the lowest value of its columns
-(both on the plane's level at the window centre), which :mod:`atomdata.assess.noise` uses for the PSNR. Images sampled finer than 10 px per spacing
-are fitted on every k-th pixel (still point-sampled), which keeps the fits small.
+the border) the pixels within 0.85 spacing are fitted (Levenberg-Marquardt,
+``scipy.optimize.least_squares`` with an analytic Jacobian) by a plane plus one Gaussian on
+*every possible column site* of the lattice family near the window
+(:meth:`atomdata.assess.lattice.Lattice2D.site_basis_px`: for a perovskite also the faint O sites,
+for a dichalcogenide also the hollow sites), with common widths ``sigma_x``, ``sigma_y``, one free
+height per sub-lattice (4 on the square half grid: A, BO and two O sites; 3 on the triangular
+grid: metal, chalcogen, hollow; an empty sub-lattice fits to about zero) and one free shift of the
+whole site grid. Fitting every site matters once the columns overlap: a faint column left out of
+the model raises the apparent background and makes the fitted columns too narrow; one height per
+sub-lattice rather than per site keeps the widths from trading off against the heights.
+
+The widths are the medians over the windows. The resolution is the FWHM
+``2 sqrt(2 ln 2) sigma_y`` along y, the slow-scan direction, which per-line flyback jitter along x
+does not broaden. Each fit also gives the noise-free height of its central column and the lowest
+value of its columns (both on the plane's level at the window centre), which
+:mod:`atomdata.assess.noise` uses for the PSNR. Images sampled finer than 10 px per spacing are
+fitted on every k-th pixel (still point-sampled), which keeps the fits small.
 """
 from __future__ import annotations
 
@@ -76,7 +79,6 @@ def _fit_window(win: np.ndarray, sites: np.ndarray, classes: np.ndarray, sigma0:
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
     xx, yy, data = xx.ravel() - w / 2, yy.ravel() - h / 2, win.ravel()
     sx0, sy0 = sites[:, 0] - w / 2, sites[:, 1] - h / 2
-    k = len(sites)
     lo_v, hi_v = float(win.min()), float(win.max())
     span = max(hi_v - lo_v, 1e-12)
     ix = np.clip(np.rint(sites[:, 0]).astype(int), 0, w - 1)

@@ -4,7 +4,8 @@ Each axis is one metric, normalised over the range the cutoffs were measured on:
 tested image quality, edge = worst (``r = (v - best) / (worst - best)``). A model's polygon
 passes through its cutoffs (on the edge when it never failed); the image's point is inside a
 model's region on an axis when it lies nearer the centre than the polygon. Estimates past the
-tested range are drawn just outside the edge; metrics that were not estimated have no point.
+tested range are drawn just outside the edge; metrics that were not estimated have no point. The
+dose axis, swept over four decades, is logarithmic.
 """
 from __future__ import annotations
 
@@ -13,23 +14,32 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["radius", "plot_assessment_radar"]
+__all__ = ["LOG_AXES", "radius", "plot_assessment_radar"]
 
 _LABELS = {"atoms_per_100px": "atoms/100 px", "contrast": "contrast", "psnr_db": "PSNR [dB]",
            "resolution_pm": "resolution [pm]", "dose_e_per_A2": "dose [e/Å²]", "flyback_error_px": "flyback [px]",
            "random_drift": "drift"}
 
 
-def radius(value: Optional[float], *, tested_min: float, tested_max: float, worse_when: str) -> Optional[float]:
+#: Axes swept over decades, drawn on a log scale.
+LOG_AXES = ("dose_e_per_A2",)
+
+
+def radius(value: Optional[float], *, tested_min: float, tested_max: float, worse_when: str,
+           log: bool = False) -> Optional[float]:
     """Position of ``value`` on a radar axis: 0 = best tested quality, 1 = worst (None stays None).
 
     Examples
     --------
     >>> radius(20.0, tested_min=2.0, tested_max=28.0, worse_when="lower")
     0.3076923076923077
+    >>> radius(100.0, tested_min=10.0, tested_max=100000.0, worse_when="lower", log=True)
+    0.75
     """
     if value is None:
         return None
+    if log:
+        value, tested_min, tested_max = (np.log10(max(v, 1e-300)) for v in (value, tested_min, tested_max))
     best, worst = (tested_min, tested_max) if worse_when == "higher" else (tested_max, tested_min)
     return float((value - best) / ((worst - best) or 1.0))
 
@@ -62,7 +72,7 @@ def plot_assessment_radar(metrics: dict, verdicts, *, path=None, title: str = ""
     for k in names:
         p = axes_info[k]
         best, worst = (p.tested_min, p.tested_max) if p.worse_when == "higher" else (p.tested_max, p.tested_min)
-        labels.append(f"{_LABELS.get(k, k)}\n{best:g} → {worst:g}")
+        labels.append(f"{_LABELS.get(k, k)}\n{best:g} → {worst:g}" + (" (log)" if k in LOG_AXES else ""))
     ax.set_xticklabels(labels, fontsize=8)
     ax.tick_params(axis="x", pad=12)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -77,7 +87,7 @@ def plot_assessment_radar(metrics: dict, verdicts, *, path=None, title: str = ""
                 r.append(1.0)
             else:
                 r.append(min(max(radius(p.cutoff, tested_min=p.tested_min, tested_max=p.tested_max,
-                                        worse_when=p.worse_when), 0.0), 1.0))
+                                        worse_when=p.worse_when, log=k in LOG_AXES), 0.0), 1.0))
         r = np.array(r)
         col = colors[m % len(colors)]
         tag = "recommended" if v.recommended else v.status
@@ -86,7 +96,8 @@ def plot_assessment_radar(metrics: dict, verdicts, *, path=None, title: str = ""
     pts = []
     for t, k in zip(theta, names):
         p = axes_info[k]
-        rv = radius(metrics.get(k), tested_min=p.tested_min, tested_max=p.tested_max, worse_when=p.worse_when)
+        rv = radius(metrics.get(k), tested_min=p.tested_min, tested_max=p.tested_max, worse_when=p.worse_when,
+                    log=k in LOG_AXES)
         if rv is not None:
             pts.append((t, min(max(rv, 0.0), 1.15)))
     if pts:
