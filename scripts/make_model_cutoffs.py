@@ -6,7 +6,11 @@ model and material family, every metric's cutoff, confidence interval, tested ra
 and first failing criterion, with the dataset version and how the table was made.
 
     python scripts/make_model_cutoffs.py scripts/reproduction --dataset-version 1.0.0 \
+        --manifest /work/ref/full-1.0.0/manifest.json \
         --made-by "atomdata reproduce (full 1.0.0, protocol one_to_one, tolerance 0.5 A)"
+
+`--manifest` (the dataset's manifest.json) adds each sweep's tested values, which `assess` uses to
+tell an image just past an interpolated cutoff (borderline) from one past a failing tested value.
 
 The lead regenerates it from the 1.1.0 reproduction the same way.
 """
@@ -43,7 +47,14 @@ def read_rows(folder: Path) -> tuple[list[dict], str]:
     raise FileNotFoundError(f"{folder}: no cutoffs_comparison.json or .csv; pass the output folder of `atomdata reproduce`")
 
 
-def build_table(rows: list[dict], *, dataset_version: str, made_by: str, source_file: str) -> dict:
+def sweep_values(manifest: dict) -> dict:
+    """Metric -> sorted tested values of the benchmark's sweeps, from a dataset manifest."""
+    config = (manifest.get("generator") or {}).get("config") or {}
+    return {s["metric"]: sorted(float(v) for v in s["values"]) for s in config.get("sweeps", [])}
+
+
+def build_table(rows: list[dict], *, dataset_version: str, made_by: str, source_file: str,
+                tested_values: dict | None = None) -> dict:
     models: dict = {}
     for r in rows:
         metric, fam = r["metric"], r["material"]
@@ -59,11 +70,13 @@ def build_table(rows: list[dict], *, dataset_version: str, made_by: str, source_
             "tested_min": lo, "tested_max": hi, "worse_when": worse,
             "failed_first": r.get("failed_first") or None, "failed_at_start": bool(at_start),
         }
+        if tested_values and metric in tested_values:
+            models[r["model"]][fam][metric]["tested_values"] = tested_values[metric]
     return {
         "description": "Per model and material family: the value of each image-quality metric past which the model "
                        "fails (ID-recall < 0.90, ID-precision < 0.95 or position accuracy > 0.30 A), measured on the "
                        "one-metric sweeps of the benchmark's test split. cutoff null = never failed in the tested "
-                       "range. Used by `atomdata assess`.",
+                       "range; tested_values = the swept values. Used by `atomdata assess`.",
         "source": {"dataset": "atomdata-benchmark", "version": dataset_version, "made_by": made_by,
                    "file": source_file, "script": "scripts/make_model_cutoffs.py"},
         "families": FAMILIES,
@@ -76,10 +89,13 @@ def main(argv=None) -> int:
     ap.add_argument("folder", type=Path, help="Output folder of `atomdata reproduce`.")
     ap.add_argument("--dataset-version", required=True, help="Benchmark version the reproduction ran on.")
     ap.add_argument("--made-by", required=True, help="How the reproduction was run (command, protocol, tolerance).")
+    ap.add_argument("--manifest", type=Path, default=None, help="The dataset's manifest.json (adds the tested values).")
     ap.add_argument("--out", type=Path, default=ROOT / "atomdata" / "data" / "model_cutoffs.json")
     a = ap.parse_args(argv)
     rows, name = read_rows(a.folder)
-    table = build_table(rows, dataset_version=a.dataset_version, made_by=a.made_by, source_file=name)
+    tested = sweep_values(json.loads(a.manifest.read_text())) if a.manifest else None
+    table = build_table(rows, dataset_version=a.dataset_version, made_by=a.made_by, source_file=name,
+                        tested_values=tested)
     a.out.write_text(json.dumps(table, indent=1) + "\n")
     n = sum(len(m) for f in table["models"].values() for m in f.values())
     print(f"wrote {a.out} ({len(table['models'])} models, {n} cutoffs)")

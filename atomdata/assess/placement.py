@@ -11,14 +11,21 @@ For one model and one metric estimate ``v`` (direction: images get harder as the
 
 * ``inside``: ``v`` is on the good side of the cutoff, or the model never failed over the tested
   range and ``v`` is within it (or better than all of it);
-* ``outside``: ``v`` is past the cutoff, or the model failed already at the best tested value;
+* ``borderline``: ``v`` is past the cutoff but not yet at the first tested value where the model
+  failed (``tested_values`` in the table). The cutoff is interpolated between the last passing and
+  the first failing tested value, where the model passed on some images and failed on others;
+  a borderline image still counts as recommended, flagged as such;
+* ``outside``: ``v`` is at or past the first failing tested value (past the cutoff when the table
+  has no tested values);
 * ``untested``: the model never failed, but ``v`` is worse than anything tested;
+* ``no region``: the model failed already at the best tested value, so the sweep does not say
+  where it works (e.g. a sampling sweep a model fails at both ends of); not used for the verdict;
 * ``not assessed``: no estimate of the metric, or no cutoff measured for it.
 
 The margin is the signed distance from ``v`` to the cutoff (or to the end of the tested range),
 positive on the good side, in the metric's unit and as a fraction of the tested range. A model
-is *recommended* for the image when every assessed metric is ``inside``; the *limiting* metric is
-the one with the smallest fractional margin.
+is *recommended* for the image when every assessed metric is ``inside`` or ``borderline``; the
+*limiting* metric is the one with the smallest fractional margin.
 """
 from __future__ import annotations
 
@@ -57,7 +64,7 @@ class MetricPlacement(BaseModel):
     worse_when: Optional[str] = None
     tested_min: Optional[float] = None
     tested_max: Optional[float] = None
-    status: str = Field(description="'inside', 'outside', 'untested' or 'not assessed'.")
+    status: str = Field(description="'inside', 'borderline', 'outside', 'untested', 'no region' or 'not assessed'.")
     margin: Optional[float] = Field(default=None, description="Signed distance to the limit, + = good side.")
     margin_fraction: Optional[float] = Field(default=None, description="margin / tested range.")
     failed_first: Optional[str] = Field(default=None, description="Criterion that failed first at the cutoff.")
@@ -68,8 +75,8 @@ class ModelVerdict(BaseModel):
 
     model: str
     family: str
-    recommended: bool = Field(description="Every assessed metric inside the model's region.")
-    status: str = Field(description="'inside', 'outside', 'untested' or 'not assessed'.")
+    recommended: bool = Field(description="Every assessed metric inside (or borderline to) the model's region.")
+    status: str = Field(description="'inside', 'borderline', 'outside', 'untested' or 'not assessed'.")
     limiting: Optional[str] = Field(default=None, description="Metric with the smallest fractional margin.")
     metrics: list[MetricPlacement]
 
@@ -96,6 +103,8 @@ def place_metric(metric: str, value: Optional[float], entry: Optional[dict]) -> 
     ('inside', 7.0, 0.269)
     >>> place_metric("psnr_db", 10.0, e).status
     'outside'
+    >>> place_metric("psnr_db", 12.5, {**e, "tested_values": [2.0, 12.0, 14.0, 28.0]}).status  # failed at 12 dB
+    'borderline'
     """
     if entry is None:
         return MetricPlacement(metric=metric, value=value, cutoff=None, status="not assessed")
@@ -108,18 +117,20 @@ def place_metric(metric: str, value: Optional[float], entry: Optional[dict]) -> 
     if value is None:
         return MetricPlacement(**common, status="not assessed")
     if entry.get("failed_at_start"):
-        best = lo if worse == "higher" else hi
-        margin = sign * (best - value)
-        return MetricPlacement(**common, status="outside" if margin <= 0 else "untested", margin=margin,
-                               margin_fraction=margin / span)
+        return MetricPlacement(**common, status="no region")
     if cut is None:
         end = hi if worse == "higher" else lo
         margin = sign * (end - value)
         return MetricPlacement(**common, status="inside" if margin >= 0 else "untested", margin=margin,
                                margin_fraction=margin / span)
     margin = sign * (cut - value)
-    return MetricPlacement(**common, status="inside" if margin > 0 else "outside", margin=margin,
-                           margin_fraction=margin / span)
+    if margin > 0:
+        status = "inside"
+    else:
+        failing = [t for t in entry.get("tested_values") or [] if sign * (t - cut) > 0]
+        first_fail = (min(failing) if worse == "higher" else max(failing)) if failing else None
+        status = "borderline" if first_fail is not None and sign * (first_fail - value) > 0 else "outside"
+    return MetricPlacement(**common, status=status, margin=margin, margin_fraction=margin / span)
 
 
 def place(metrics: dict, *, family: str, table: Optional[dict] = None,
@@ -153,13 +164,14 @@ def place(metrics: dict, *, family: str, table: Optional[dict] = None,
             raise KeyError(f"no cutoffs of {name!r} for family {family!r}; it has: {', '.join(sorted(by_family))}")
         cuts = by_family[family]
         placed = [place_metric(m, metrics.get(m), cuts.get(m)) for m in sorted(cuts)]
-        assessed = [p for p in placed if p.status != "not assessed"]
+        assessed = [p for p in placed if p.status not in ("not assessed", "no region")]
         statuses = {p.status for p in assessed}
         status = ("not assessed" if not assessed else "outside" if "outside" in statuses
-                  else "untested" if "untested" in statuses else "inside")
+                  else "untested" if "untested" in statuses else "borderline" if "borderline" in statuses
+                  else "inside")
         limiting = min((p for p in assessed if p.margin_fraction is not None), key=lambda p: p.margin_fraction,
                        default=None)
-        out.append(ModelVerdict(model=name, family=family, recommended=status == "inside", status=status,
+        out.append(ModelVerdict(model=name, family=family, recommended=status in ("inside", "borderline"), status=status,
                                 limiting=limiting.metric if limiting else None, metrics=placed))
-    order = {"inside": 0, "untested": 1, "outside": 2, "not assessed": 3}
+    order = {"inside": 0, "borderline": 1, "untested": 2, "outside": 3, "not assessed": 4}
     return sorted(out, key=lambda v: (order[v.status], -min((p.margin_fraction or 0.0) for p in v.metrics)))
