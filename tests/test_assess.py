@@ -112,10 +112,16 @@ def test_place_metric(cutoff, value, status, margin):
     assert p.margin_fraction == pytest.approx(margin / 220.0)
 
 
+@pytest.mark.parametrize("value, status", [(195.0, "inside"), (205.0, "borderline"), (219.9, "borderline"),
+                                           (220.0, "outside"), (260.0, "outside")])
+def test_place_metric_between_the_cutoff_and_the_first_failing_tested_value(value, status):
+    entry = {**ENTRY, "cutoff": 200.0, "tested_values": [80.0, 140.0, 180.0, 220.0, 300.0]}  # failed first at 220
+    assert place_metric("resolution_pm", value, entry).status == status
+
+
 def test_place_metric_failing_at_the_best_tested_value_and_missing_values():
     entry = {**ENTRY, "cutoff": 80.0, "failed_at_start": True}
-    assert place_metric("resolution_pm", 120.0, entry).status == "outside"
-    assert place_metric("resolution_pm", 60.0, entry).status == "untested"
+    assert place_metric("resolution_pm", 120.0, entry).status == "no region"
     assert place_metric("resolution_pm", None, {**ENTRY, "cutoff": 1.0}).status == "not assessed"
     assert place_metric("resolution_pm", 100.0, None).status == "not assessed"
 
@@ -128,6 +134,12 @@ def test_place_limiting_metric_and_order():
     verdicts = place({"resolution_pm": 150.0, "psnr_db": 12.0}, family="f", table=table)
     assert [(v.model, v.status, v.limiting) for v in verdicts] == [("a", "inside", "psnr_db"), ("b", "outside", "resolution_pm")]
     assert verdicts[0].recommended and not verdicts[1].recommended
+    table["models"]["b"]["f"]["resolution_pm"]["tested_values"] = [80.0, 100.0, 200.0]  # failed first at 200 pm
+    (b,) = place({"resolution_pm": 150.0}, family="f", table=table, models=["b"])
+    assert (b.status, b.recommended) == ("borderline", True)
+    table["models"]["b"]["f"]["resolution_pm"]["failed_at_start"] = True  # no region: not used for the verdict
+    (b,) = place({"resolution_pm": 150.0}, family="f", table=table, models=["b"])
+    assert (b.status, b.recommended) == ("not assessed", False)
     assert "limiting psnr_db = 12 (cutoff 10), inside by 2" in verdicts[0].summary()
     with pytest.raises(KeyError, match="no cutoffs for model 'c'"):
         place({}, family="f", table=table, models=["c"])
@@ -141,10 +153,13 @@ def test_packaged_cutoffs_are_the_reproduction_regenerated():
         import make_model_cutoffs
     finally:
         sys.path.pop(0)
+    from atomdata.sim.stem.benchmark import benchmark_config
+
     rows, name = make_model_cutoffs.read_rows(REPO / "scripts" / "reproduction")
     packaged = load_model_cutoffs()
+    tested = make_model_cutoffs.sweep_values({"generator": {"config": benchmark_config(version="1.0.0").to_dict()}})
     table = make_model_cutoffs.build_table(rows, dataset_version=packaged["source"]["version"],
-                                           made_by=packaged["source"]["made_by"], source_file=name)
+                                           made_by=packaged["source"]["made_by"], source_file=name, tested_values=tested)
     assert json.loads(json.dumps(table)) == packaged
     assert packaged["source"]["version"] == "1.0.0"
     # every model has every metric of both families; WS2 atoms/100 px failed at the best tested value
@@ -152,6 +167,7 @@ def test_packaged_cutoffs_are_the_reproduction_regenerated():
         m: ["sto", "ws2"] for m in ("ziatdinov-atomnet-cubic", "lin-atomsegnet", "baseline-peaks")}
     assert packaged["models"]["lin-atomsegnet"]["ws2"]["atoms_per_100px"]["failed_at_start"] is True
     assert packaged["models"]["lin-atomsegnet"]["sto"]["psnr_db"]["cutoff"] == pytest.approx(6.44, abs=0.01)
+    assert packaged["models"]["lin-atomsegnet"]["sto"]["psnr_db"]["tested_values"][:3] == [2.0, 4.0, 6.0]
 
 
 # -- files and the command line -------------------------------------------------------------------
