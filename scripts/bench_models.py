@@ -1,28 +1,31 @@
-"""Throughput of each locator's full predict (network + locator) on CPU, side by side in one run.
+"""CPU inference of the two CNN wrappers: today's PyTorch path vs ONNX Runtime, side by side, against a roofline.
 
-For every image size it prints images/s of
+For each CNN locator (``ziatdinov-atomnet-cubic``, ``lin-atomsegnet``) it times the full
+``predict_batch`` (scaling, padding, forward pass, locator) on 256 x 256 SrTiO3-like images with
+``backend="torch"`` (the path before ONNX Runtime: eager PyTorch, channels-last) and
+``backend="onnxruntime"``, alternately, several rounds (load from other processes hits both
+alike), and prints:
 
-* ``ziatdinov-atomnet-cubic`` (``predict`` one image at a time, and ``predict_batch``),
-* the published Ziatdinov code path (:func:`atomdata.models.ziatdinov_reference.published_locate`,
-  which, like the published servable, reads the weights on every call),
-* ``lin-atomsegnet`` (untrained weights: same arithmetic as trained ones),
-* ``baseline-peaks`` with centre-of-mass and with Gaussian-fit refinement,
-
-and the ratio wrapper / published path measured in the same run (goal: >= 1).  Wrapper and
-published path are timed alternately so that load from other processes hits both alike.
+* images/s of each, and the ratio (goal >= 1.5);
+* the forward pass's float32 work per image (multiply-adds of every convolution, counted with
+  hooks) and the achieved GFLOP/s;
+* the fraction of this CPU's measured float32 matmul throughput (``torch.mm`` of 2048 x 2048 on
+  all threads, best of several) that achieved rate is -- a roofline for a compute-bound network;
+* whether both back-ends found the same columns on these images;
+* the AtomNet wrapper vs the published code path (:func:`published_locate`, which re-reads the
+  weights on every call, as the published servable did), as before.
 
 Usage::
 
-    PYTHONPATH=. python scripts/bench_models.py [--sizes 256 1024] [--repeats 3] [--weights PATH]
+    PYTHONPATH=. python scripts/bench_models.py [--rounds 3] [--batch 8] [--threads N] [--lin-weights PATH]
 
-The weights are found as the wrapper finds them (``--weights``, ``ATOMDATA_ZIATDINOV_WEIGHTS``,
-the cache) or, failing that, in ``../shared/reference/ziatdinov_atomnet/`` beside the checkout.
+Without ``--lin-weights`` (or trained weights in the cache) ``lin-atomsegnet`` runs untrained
+weights: the same arithmetic in the network, but its watershed locator sees a different map.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import time
@@ -57,75 +60,121 @@ def srtio3_image(size: int, pixel_size_A: float = 0.15, seed: int = 0) -> np.nda
     return image + rng.normal(0, 0.05, image.shape)
 
 
-def _time(fn, repeats: int) -> float:
-    """Median wall time [s] of ``repeats`` calls after one warm-up call."""
+def conv_flops(net, shape) -> float:
+    """float32 FLOPs (2 x multiply-adds) of every Conv2d of ``net`` on one (1, 1, H, W) input."""
+    import torch
+
+    total = [0.0]
+
+    def hook(mod, inp, out):
+        k = mod.kernel_size[0] * mod.kernel_size[1] * (mod.in_channels // mod.groups)
+        total[0] += 2.0 * out.numel() * k
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.inference_mode():
+        net.to(memory_format=torch.contiguous_format)(torch.zeros(1, 1, *shape))
+    for h in handles:
+        h.remove()
+    net.to(memory_format=torch.channels_last)
+    return total[0]
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
+    """Best float32 matmul throughput [GFLOP/s] of ``torch.mm`` on this CPU with torch's threads."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_once(lambda: torch.mm(a, b)) for _ in range(repeats))
+    return 2 * n**3 / best / 1e9
+
+
+def _once(fn) -> float:
+    t = time.perf_counter()
     fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return time.perf_counter() - t
 
 
-def _weights(path):
-    from atomdata.models.weights import WeightsError, resolve_weights
-    from atomdata.models.ziatdinov import ZIATDINOV_CUBIC_WEIGHTS
+def _same_columns(a: list, b: list, tol: float = 0.01) -> tuple[int, int, float]:
+    """(columns of ``a`` with a column of ``b`` within ``tol`` px, columns of ``a``, largest distance [px])."""
+    from scipy.spatial import cKDTree
 
-    try:
-        return resolve_weights(ZIATDINOV_CUBIC_WEIGHTS, path, download=False).path
-    except WeightsError:
-        if SHARED_WEIGHTS.exists():
-            return SHARED_WEIGHTS
-        raise
+    same = n = 0
+    worst = 0.0
+    for p, q in zip(a, b):
+        n += len(p)
+        if len(p) and len(q):
+            d = cKDTree(q).query(p)[0]
+            same += int((d <= tol).sum())
+            worst = max(worst, float(d.max()))
+        elif len(p):
+            worst = float("inf")
+    return same, n, worst
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=4, help="images per predict_batch call")
-    parser.add_argument("--weights", default=None, help="path of cubic-best_weights.pt")
-    args = parser.parse_args(argv)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (median reported)")
+    ap.add_argument("--batch", type=int, default=8, help="images per predict_batch call")
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=None, help="torch / ONNX Runtime threads (default torch's)")
+    ap.add_argument("--weights", default=None, help="path of cubic-best_weights.pt")
+    ap.add_argument("--lin-weights", default=None, help="trained lin-atomsegnet weights (default: the cache)")
+    args = ap.parse_args(argv)
 
     import torch
 
     from atomdata import models
+    from atomdata.models.weights import WeightsError, resolve_weights
+    from atomdata.models.ziatdinov import ZIATDINOV_CUBIC_WEIGHTS
     from atomdata.models.ziatdinov_reference import published_locate
 
-    weights = _weights(args.weights)
-    ziat = models.get("ziatdinov-atomnet-cubic", weights=weights, device="cpu")
-    lin = models.get("lin-atomsegnet", untrained=True, device="cpu")
-    base_com = models.get("baseline-peaks")
-    base_fit = models.get("baseline-peaks", refine="gaussian")
-    px = 0.15
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        zw = resolve_weights(ZIATDINOV_CUBIC_WEIGHTS, args.weights, download=False).path
+    except WeightsError:
+        zw = SHARED_WEIGHTS
+    try:
+        lin_opts = {"weights": args.lin_weights} if args.lin_weights else {}
+        models.get("lin-atomsegnet", device="cpu", **lin_opts)
+        lin_note = "trained weights"
+    except WeightsError:
+        lin_opts, lin_note = {"untrained": True}, "untrained weights (locator sees another map)"
 
-    print(f"# bench_models: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"torch {torch.__version__} ({torch.get_num_threads()} threads), repeats={args.repeats}")
-    print(f"{'size':>6} {'model':<38} {'s/image':>9} {'images/s':>9}")
-    for size in args.sizes:
-        image = srtio3_image(size, px)
-        batch = [srtio3_image(size, px, seed=k) for k in range(args.batch)]
-        # wrapper and published path alternately, several rounds
-        t_wrap, t_ref = [], []
-        for _ in range(args.repeats):
-            t_wrap.append(_time(lambda: ziat.predict(image, pixel_size_A=px), 1))
-            t_ref.append(_time(lambda: published_locate(image, weights), 1))
-        rows = [
-            ("ziatdinov-atomnet-cubic predict", statistics.median(t_wrap)),
-            ("ziatdinov published code path", statistics.median(t_ref)),
-            (f"ziatdinov-atomnet-cubic batch of {args.batch}",
-             _time(lambda: ziat.predict_batch(batch, pixel_sizes_A=px), args.repeats) / args.batch),
-            ("lin-atomsegnet predict (untrained)", _time(lambda: lin.predict(image, pixel_size_A=px), args.repeats)),
-            ("baseline-peaks (com)", _time(lambda: base_com.predict(image, pixel_size_A=px), args.repeats)),
-            ("baseline-peaks (gaussian fit)", _time(lambda: base_fit.predict(image, pixel_size_A=px), max(1, args.repeats // 2))),
-        ]
-        for label, sec in rows:
-            print(f"{size:>6} {label:<38} {sec:>9.3f} {1 / sec:>9.2f}")
-        ratio = statistics.median(t_ref) / statistics.median(t_wrap)
-        n_wrap, n_ref = len(ziat.predict(image, pixel_size_A=px)), len(published_locate(image, weights))
-        print(f"{size:>6} ratio wrapper/published speed = {ratio:.2f}x "
-              f"(columns found: wrapper {n_wrap}, published {n_ref})")
+    px = 0.15
+    images = [srtio3_image(args.size, px, seed=k) for k in range(args.batch)]
+    peak = matmul_gflops()
+    with open("/proc/loadavg") as f:
+        load0 = f.read().split()[0]
+    print(f"# bench_models: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"float32 matmul peak {peak:.1f} GFLOP/s (torch.mm 2048^2), load average {load0} at start, "
+          f"batch {args.batch} x {args.size}^2, {args.rounds} rounds")
+    print(f"{'model':<26} {'backend':<12} {'img/s':>7} {'GFLOP/img':>10} {'GFLOP/s':>8} {'of peak':>8}")
+    for name, opts, note in (("ziatdinov-atomnet-cubic", {"weights": zw}, "published weights"),
+                             ("lin-atomsegnet", lin_opts, lin_note)):
+        locs = {b: models.get(name, device="cpu", backend=b, **opts) for b in ("torch", "onnxruntime")}
+        flops = conv_flops(locs["torch"].net, (args.size, args.size))
+        results = {b: loc.predict_batch(images, pixel_sizes_A=px) for b, loc in locs.items()}  # warm-up
+        times: dict = {b: [] for b in locs}
+        for _ in range(args.rounds):
+            for b, loc in locs.items():
+                times[b].append(_once(lambda: loc.predict_batch(images, pixel_sizes_A=px)) / len(images))
+        for b in locs:
+            s = statistics.median(times[b])
+            print(f"{name:<26} {b:<12} {1 / s:7.2f} {flops / 1e9:10.2f} {flops / s / 1e9:8.1f} "
+                  f"{flops / s / 1e9 / peak:8.0%}")
+        same, n, worst = _same_columns(results["onnxruntime"], results["torch"])
+        print(f"{name:<26} onnxruntime / torch speed = {statistics.median(times['torch']) / statistics.median(times['onnxruntime']):.2f}x"
+              f" ({note}); columns identical to 0.01 px: {same}/{n}, largest shift {worst:.3g} px")
+    # the published code path, as before (AtomNet only)
+    z = models.get("ziatdinov-atomnet-cubic", weights=zw, device="cpu")
+    t_wrap = [_once(lambda: z.predict(images[0], pixel_size_A=px)) for _ in range(args.rounds)]
+    t_ref = [_once(lambda: published_locate(images[0], zw)) for _ in range(args.rounds)]
+    print(f"ziatdinov-atomnet-cubic wrapper (one image, {z.forward.backend}) / published code path speed = "
+          f"{statistics.median(t_ref) / statistics.median(t_wrap):.2f}x")
+    with open("/proc/loadavg") as f:
+        print(f"# load average {f.read().split()[0]} at end (other processes share the cores)")
     return 0
 
 

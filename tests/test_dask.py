@@ -1,0 +1,89 @@
+"""The Dask engine: byte-identical builds on a LocalCluster of 2 worker processes, and a worker killed mid-build.
+
+Everything runs on this machine (LocalCluster on 127.0.0.1); nothing needs the network.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from atomdata.build import build_dataset
+from atomdata.build.engine import check_scheduler, task_runner
+from atomdata.storage import read_manifest, sha256_file
+from atomdata.storage.verify import validate_path
+
+distributed = pytest.importorskip("distributed", reason="needs the dask extra: pip install 'atomdata[dask]'")
+
+
+@pytest.fixture(scope="module")
+def pool_build(tmp_path_factory):
+    """The quick benchmark built by the process pool (2 workers): the reference bytes."""
+    return build_dataset(tmp_path_factory.mktemp("pool") / "ds", quick=True, workers=2, progress=False)
+
+
+def _same_bytes(a, b) -> None:
+    ma, mb = read_manifest(a), read_manifest(b)
+    assert list(ma.splits) == list(mb.splits) == ["train", "val", "test", "generality"]
+    for split, info in ma.splits.items():
+        assert sha256_file(b / info.file) == sha256_file(a / info.file) == info.sha256 == mb.splits[split].sha256
+    assert (a / "manifest.json").read_text() == (b / "manifest.json").read_text()
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_builds_the_quick_benchmark_byte_identically(pool_build, tmp_path, capsys):
+    out = build_dataset(tmp_path / "dask", quick=True, workers=2, progress=False, scheduler="dask")
+    _same_bytes(pool_build, out)
+    assert "dashboard: http://" in capsys.readouterr().err
+    assert not any(p.name.startswith(".shards") for p in out.iterdir())
+
+
+@pytest.mark.slow
+def test_build_survives_a_worker_killed_mid_build(pool_build, tmp_path):
+    """A worker process is SIGKILLed while shards are being built; Dask reruns its task, the build completes."""
+    out = tmp_path / "killed"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        errors: list = []
+
+        def build():
+            try:  # by address, like a remote cluster: the workers return each shard's bytes
+                build_dataset(out, quick=True, progress=False, scheduler="dask", address=cluster.scheduler_address)
+            except BaseException as e:  # pragma: no cover - reported below
+                errors.append(e)
+
+        thread = threading.Thread(target=build)
+        thread.start()
+        killed = None
+        deadline = time.monotonic() + 600
+        while killed is None and thread.is_alive() and time.monotonic() < deadline:
+            busy = [w for w, keys in client.processing().items() if keys]
+            done = list(out.glob(".shards-*/*.h5"))
+            if busy and done:  # at least one shard written, a task running: kill its worker
+                pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+                os.kill(pid, signal.SIGKILL)
+                killed = busy[0]
+            time.sleep(0.05)
+        thread.join(timeout=900)
+        assert killed is not None, "the build finished before a worker could be killed"
+        assert not thread.is_alive() and not errors, errors
+    _same_bytes(pool_build, out)
+    validate_path(out)
+
+
+@pytest.mark.slow
+def test_dask_runner_runs_tasks_and_reports_their_positions():
+    with task_runner("dask", workers=2, announce=None) as runner:
+        got = dict(runner.run(np.square, [(k,) for k in range(7)], max_in_flight=3))
+    assert got == {k: k * k for k in range(7)}
+
+
+def test_scheduler_choices_are_checked():
+    with pytest.raises(ValueError, match="Unknown scheduler 'slurm'. Valid schedulers: processes, dask"):
+        check_scheduler("slurm")
+    with pytest.raises(ValueError, match="needs scheduler='dask'"):
+        check_scheduler("processes", address="tcp://127.0.0.1:8786")
