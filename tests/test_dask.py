@@ -87,3 +87,38 @@ def test_scheduler_choices_are_checked():
         check_scheduler("slurm")
     with pytest.raises(ValueError, match="needs scheduler='dask'"):
         check_scheduler("processes", address="tcp://127.0.0.1:8786")
+
+
+def _scores_table(scores) -> list:
+    return [(r["image_id"], r["tp"], r["fp"], r["fn"], r["position_accuracy_A"]) for r in scores.rows()]
+
+
+@pytest.fixture(scope="module")
+def sweep_split(tmp_path_factory):
+    from evaluate_data import degrading_predictions, write_sweep_split
+
+    from atomdata.storage import SplitFile
+
+    path = tmp_path_factory.mktemp("ev") / "test.h5"
+    write_sweep_split(path, {"psnr_db": (30.0, 20.0, 10.0, 5.0)}, n_seeds=40, shape=(48, 48))
+    split = SplitFile(path)
+    return split, degrading_predictions(split, severity=lambda v: (30.0 - v) / 25.0, seed=3)
+
+
+def test_scoring_on_a_process_pool_gives_the_same_scores(sweep_split):
+    from atomdata.evaluation import score_split
+
+    split, preds = sweep_split
+    here = score_split(preds, split)
+    pool = score_split(preds, split, workers=2)
+    assert len(here) == len(split) > 64  # more than one chunk
+    assert _scores_table(pool) == _scores_table(here)
+    assert pool.sweeps == here.sweeps and pool.image_ids == here.image_ids
+
+
+@pytest.mark.slow
+def test_scoring_on_dask_gives_the_same_scores(sweep_split):
+    from atomdata.evaluation import score_split
+
+    split, preds = sweep_split
+    assert _scores_table(score_split(preds, split, scheduler="dask", workers=2)) == _scores_table(score_split(preds, split))
