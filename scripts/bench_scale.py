@@ -66,9 +66,9 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
     args = ap.parse_args(argv)
 
-    import distributed
+    import contextlib
 
-    from atomdata.build.dask_executor import OneThreadPerWorker
+    from atomdata.build.dask_executor import dask_client
     from atomdata.build.recipes import get_recipe
 
     recipe = get_recipe(version="1.0.0")
@@ -78,13 +78,12 @@ def main(argv=None) -> int:
         load0 = float(f.read().split()[0])
     print(f"# bench_scale: {os.cpu_count()} CPUs, load average {load0} at start; {len(shards)} shards x "
           f"{recipe.shard_size} images of {recipe.image_size}^2 px ({args.split}, benchmark {recipe.version})")
+    stack = contextlib.ExitStack()
     clusters = {}
-    for n in (1, 2):
-        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
-        client = distributed.Client(cluster)
-        client.register_plugin(OneThreadPerWorker(), name=OneThreadPerWorker.name)
+    for n in (1, 2):  # the LocalClusters `--scheduler dask` starts
+        client = stack.enter_context(dask_client(workers=n, announce=None))
         client.run(lambda: __import__("atomdata.sim.stem.benchmark"))  # imports done before timing
-        clusters[n] = (cluster, client)
+        clusters[n] = (None, client)
     best: dict = {}
     for _ in range(args.rounds):
         for label, fn in (("pool x1", lambda: run_pool(recipe, args.split, shards, 1)),
@@ -94,9 +93,7 @@ def main(argv=None) -> int:
             wall, got = fn()
             if label not in best or wall < best[label][0]:
                 best[label] = (wall, got)
-    for cluster, client in clusters.values():
-        client.close()
-        cluster.close()
+    stack.close()
 
     results = {"load_average_start": load0, "n_images": n_img, "shard_size": recipe.shard_size,
                "image_size": recipe.image_size, "rows": {}}
