@@ -112,6 +112,46 @@ def _same_columns(a: list, b: list, tol: float = 0.01) -> tuple[int, int, float]
     return same, n, worst
 
 
+def pipeline(args, zw, lin_opts, lin_note) -> None:
+    """The reproduction's prediction step, today's way and the new way, alternately (2 rounds each)."""
+    from atomdata.build.engine import task_runner
+    from atomdata.models.parallel import LocatorSpec, PredictionJob, predict_jobs
+    from atomdata.models.predict import predict_split
+    from atomdata.sources import open_split
+
+    split = open_split(args.data, "test")
+    step = max(1, len(split) // args.pipeline)
+    idx = list(range(0, len(split), step))[:args.pipeline]
+    names = {"ziatdinov-atomnet-cubic": {"weights": zw}, "lin-atomsegnet": lin_opts}
+    old = {n: models_get(n, backend="torch", **o) for n, o in names.items()}
+    specs = [LocatorSpec.of(n, backend="onnxruntime", **o) for n, o in names.items()]
+    jobs = [PredictionJob(s.name, s, split, idx) for s in specs]
+    t_old, t_new = [], []
+    got_old = got_new = None
+    for _ in range(2):
+        t = time.perf_counter()
+        got_old = {n: predict_split(loc, split, indices=idx, progress=False) for n, loc in old.items()}
+        t_old.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        with task_runner("processes", workers=2) as runner:
+            got_new = predict_jobs(jobs, runner=runner, progress=False)
+        t_new.append(time.perf_counter() - t)
+    n = 2 * len(idx)
+    print(f"reproduction prediction step, {len(idx)} test images x 2 CNNs (lin-atomsegnet: {lin_note}):")
+    print(f"  today (sequential, PyTorch, {__import__('torch').get_num_threads()} threads): "
+          f"{n / min(t_old):.2f} img/s; new (ONNX Runtime, 2 processes x 1 thread, models interleaved): "
+          f"{n / min(t_new):.2f} img/s; speed-up {min(t_old) / min(t_new):.2f}x")
+    for name in names:
+        same, total, worst = _same_columns([got_new[name][k] for k in got_old[name]], list(got_old[name].values()))
+        print(f"  {name}: columns identical to 0.01 px {same}/{total}, largest shift {worst:.3g} px")
+
+
+def models_get(name, **opts):
+    from atomdata import models
+
+    return models.get(name, device="cpu", **opts)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (median reported)")
@@ -120,6 +160,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch / ONNX Runtime threads (default torch's)")
     ap.add_argument("--weights", default=None, help="path of cubic-best_weights.pt")
     ap.add_argument("--lin-weights", default=None, help="trained lin-atomsegnet weights (default: the cache)")
+    ap.add_argument("--pipeline", type=int, default=0, metavar="N",
+                    help="also time the reproduction's prediction step on N test images per model of --data: "
+                         "today's (one model after another, PyTorch) vs the new (ONNX Runtime, both models "
+                         "interleaved on a 2-process pool)")
+    ap.add_argument("--data", default="/work/ref/full-1.0.0", help="dataset folder for --pipeline")
+    ap.add_argument("--only-pipeline", action="store_true", help="skip the per-wrapper table")
     args = ap.parse_args(argv)
 
     import torch
@@ -150,6 +196,10 @@ def main(argv=None) -> int:
     print(f"# bench_models: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"float32 matmul peak {peak:.1f} GFLOP/s (torch.mm 2048^2), load average {load0} at start, "
           f"batch {args.batch} x {args.size}^2, {args.rounds} rounds")
+    if args.pipeline:
+        pipeline(args, zw, lin_opts, lin_note)
+    if args.only_pipeline:
+        return 0
     print(f"{'model':<26} {'backend':<12} {'img/s':>7} {'GFLOP/img':>10} {'GFLOP/s':>8} {'of peak':>8}")
     for name, opts, note in (("ziatdinov-atomnet-cubic", {"weights": zw}, "published weights"),
                              ("lin-atomsegnet", lin_opts, lin_note)):

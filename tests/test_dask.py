@@ -122,3 +122,28 @@ def test_scoring_on_dask_gives_the_same_scores(sweep_split):
 
     split, preds = sweep_split
     assert _scores_table(score_split(preds, split, scheduler="dask", workers=2)) == _scores_table(score_split(preds, split))
+
+
+def test_cli_refuses_an_address_without_dask(tmp_path, capsys):
+    from atomdata.cli import main
+
+    code = main(["build", "--quick", "--out", str(tmp_path / "x"), "--address", "tcp://127.0.0.1:8786", "--no-progress"])
+    assert code == 1
+    assert "needs scheduler='dask'" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()  # checked before anything is made
+
+
+def test_cli_evaluate_on_a_pool_writes_the_same_report(sweep_split, tmp_path):
+    import json
+
+    from atomdata.cli import main
+    from atomdata.evaluation import save_predictions
+
+    split, preds = sweep_split
+    save_predictions(preds, tmp_path / "p.npz")
+    outs = {}
+    for label, extra in (("here", []), ("pool", ["--workers", "2"])):
+        assert main(["evaluate", "--predictions", str(tmp_path / "p.npz"), "--data", str(split.path), "--out",
+                     str(tmp_path / label), "--n-boot", "50", "--quiet", *extra]) == 0
+        outs[label] = json.loads((tmp_path / label / "report.json").read_text())
+    assert outs["pool"]["aggregates"] == outs["here"]["aggregates"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Optional
 
 from atomdata._version import __version__
-from atomdata.build.engine import task_runner
+from atomdata.build.engine import check_scheduler, task_runner
 from atomdata.build.executors import default_workers, run_tasks
 from atomdata.build.recipes import get_recipe
 from atomdata.schema import DatasetManifest, SplitInfo
@@ -252,6 +252,7 @@ def build_dataset(
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    check_scheduler(scheduler, address=address)
     if shared_fs is None:
         shared_fs = address is None
     out = Path(out_dir) if out_dir is not None else dataset_dir(rec.dataset_name, rec.version)
