@@ -47,6 +47,27 @@ def timed_shard(recipe, split: str, k: int) -> tuple[int, float, float, float]:
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
+def merge_cost(recipe, split: str, n_shards: int) -> dict:
+    """CPU seconds per image of merging shards into one gzip split file (one writer), and of building them."""
+    import tempfile
+
+    from atomdata.build.builder import build_shard
+    from atomdata.storage import merge_splits
+
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [Path(tmp) / f"s{k}.h5" for k in range(n_shards)]
+        c = time.process_time()
+        n = sum(build_shard(recipe, split, k, p) for k, p in enumerate(paths))
+        build_cpu = time.process_time() - c
+        c, t = time.process_time(), time.perf_counter()
+        merge_splits(paths, Path(tmp) / "merged.h5", split=split, dataset_name=recipe.dataset_name,
+                     dataset_version=recipe.version, compression="gzip", created_by=recipe.made_by)
+        merge_cpu, merge_wall = time.process_time() - c, time.perf_counter() - t
+        size = (Path(tmp) / "merged.h5").stat().st_size
+    return {"n_images": n, "build_cpu_s_per_image": build_cpu / n, "merge_cpu_s_per_image": merge_cpu / n,
+            "merge_wall_s_per_image": merge_wall / n, "merged_bytes_per_image": size / n}
+
+
 def run_pool(recipe, split, shards, workers):
     from atomdata.build.executors import run_tasks
 
@@ -69,6 +90,8 @@ def main(argv=None) -> int:
     ap.add_argument("--split", default="train")
     ap.add_argument("--rounds", type=int, default=1, help="interleaved rounds; the best of each is kept")
     ap.add_argument("--json", default=None, help="write the results to this JSON file")
+    ap.add_argument("--merge-only", action="store_true",
+                    help="only measure the cost of building 2 shards in this process and merging them (gzip)")
     args = ap.parse_args(argv)
 
     import contextlib
@@ -83,6 +106,14 @@ def main(argv=None) -> int:
         load0 = float(f.read().split()[0])
     print(f"# bench_scale: {os.cpu_count()} CPUs, load average {load0} at start; {len(shards)} shards x "
           f"{recipe.shard_size} images of {recipe.image_size}^2 px ({args.split}, benchmark {recipe.version})")
+    if args.merge_only:
+        m = merge_cost(recipe, args.split, 2)
+        print(f"in this process, {m['n_images']} images: build {m['build_cpu_s_per_image']:.3f} CPU s/img; merge "
+              f"into one gzip split file {m['merge_cpu_s_per_image']:.4f} CPU s/img "
+              f"({m['merge_wall_s_per_image']:.4f} s/img wall), {m['merged_bytes_per_image'] / 1e3:.0f} kB/img")
+        if args.json:
+            Path(args.json).write_text(json.dumps(m, indent=2))
+        return 0
     stack = contextlib.ExitStack()
     clusters = {}
     for n in (1, 2):  # the LocalClusters `--scheduler dask` starts
