@@ -59,7 +59,8 @@ def add_evaluate(sub) -> None:
                    help="Cutoff criterion: RMS accuracy above this (Angstrom) fails.")
     p.add_argument("--max-overlays", type=int, default=6, help="Overlay plots of the worst-scoring images (default 6).")
     p.add_argument("--n-boot", type=int, default=1000, help="Bootstrap replicates for confidence intervals.")
-    add_engine_options(p, what="the scoring of the images", workers_default="1, here; with --scheduler dask the available CPUs")
+    add_engine_options(p, what="the scoring of the images",
+                       workers_default="1, here; with --scheduler dask the available CPUs")
     p.add_argument("--quiet", action="store_true", help="No progress bar.")
     p.set_defaults(func=cmd_evaluate)
 
