@@ -147,3 +147,20 @@ def test_cli_evaluate_on_a_pool_writes_the_same_report(sweep_split, tmp_path):
                      str(tmp_path / label), "--n-boot", "50", "--quiet", *extra]) == 0
         outs[label] = json.loads((tmp_path / label / "report.json").read_text())
     assert outs["pool"]["aggregates"] == outs["here"]["aggregates"]
+
+
+@pytest.mark.slow
+def test_cli_examples_of_the_scaling_docs_run(sweep_split, tmp_path, capsys):
+    """`atomdata build --scheduler dask --workers N` and `atomdata evaluate ... --scheduler dask --workers N`."""
+    from atomdata.cli import main
+    from atomdata.evaluation import save_predictions
+
+    out = tmp_path / "b"
+    assert main(["build", "--quick", "--scheduler", "dask", "--workers", "2", "--splits", "val", "--out", str(out),
+                 "--no-progress"]) == 0
+    assert "LocalCluster of 2 worker process(es); dashboard: http://" in capsys.readouterr().err
+    validate_path(out)
+    split, preds = sweep_split
+    save_predictions(preds, tmp_path / "p.npz")
+    assert main(["evaluate", "--predictions", str(tmp_path / "p.npz"), "--data", str(split.path), "--scheduler", "dask",
+                 "--workers", "2", "--n-boot", "0", "--quiet"]) == 0
