@@ -164,3 +164,20 @@ def test_cli_examples_of_the_scaling_docs_run(sweep_split, tmp_path, capsys):
     save_predictions(preds, tmp_path / "p.npz")
     assert main(["evaluate", "--predictions", str(tmp_path / "p.npz"), "--data", str(split.path), "--scheduler", "dask",
                  "--workers", "2", "--n-boot", "0", "--quiet"]) == 0
+
+
+@pytest.mark.slow
+def test_reproduction_predictions_on_dask_equal_the_pool(tmp_path, pool_build):
+    """The prediction step of `atomdata reproduce --scheduler dask`: same positions as on the process pool."""
+    from atomdata.evaluation import load_predictions
+    from atomdata.reproduce import reproduce
+
+    got = {}
+    for scheduler in ("processes", "dask"):
+        res = reproduce(tmp_path / scheduler, data=pool_build, models=["baseline-peaks"], n_boot=0, progress=False,
+                        scheduler=scheduler, workers=2)
+        assert res.models_run == ["baseline-peaks"]
+        got[scheduler] = load_predictions(tmp_path / scheduler / "baseline-peaks" / "predictions_test.npz")
+    assert sorted(got["dask"]) == sorted(got["processes"]) and len(got["dask"]) > 0
+    for k, xy in got["processes"].items():
+        np.testing.assert_array_equal(got["dask"][k], xy)
