@@ -97,3 +97,13 @@ def test_predictions_on_a_pool_equal_those_made_here():
         for k in pool[s.name]:
             np.testing.assert_array_equal(pool[s.name][k], here[s.name][k])
     assert isinstance(cached_locator(specs[0]), LinAtomSegNet)
+
+
+def test_predict_jobs_checkpoints_each_finished_job():
+    split = _Split([np.zeros((16, 16)) + k for k in range(5)])
+    seen = []
+    spec = LocatorSpec.of("baseline-peaks")
+    jobs = [PredictionJob("a", spec, split, [0, 1, 2]), PredictionJob("b", spec, split, [3, 4])]
+    got = predict_jobs(jobs, chunk_size=2, progress=False, checkpoint=lambda k, p: seen.append((k, sorted(p))))
+    assert ("a", ["im-0", "im-1", "im-2"]) in seen and ("b", ["im-3", "im-4"]) in seen
+    assert sorted(got["a"]) == ["im-0", "im-1", "im-2"]

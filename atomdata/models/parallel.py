@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["LocatorSpec", "PredictionJob", "cached_locator", "locate_chunk", "predict_jobs"]
+__all__ = ["LocatorSpec", "PredictionJob", "cached_locator", "locate_chunk", "predict_jobs", "preload"]
 
 _LOCATORS: dict = {}  # LocatorSpec -> Locator, one per process
 
@@ -103,7 +103,7 @@ class _Chunks(Sequence):
 
 
 def predict_jobs(jobs: Sequence[PredictionJob], *, runner=None, chunk_size: int = 8, progress: bool = True,
-                 desc: str = "predict") -> dict:
+                 desc: str = "predict", checkpoint=None, checkpoint_s: float = 60.0) -> dict:
     """Run every job's locator over its images; returns ``{job.key: {image_id: (N, 2) (x, y) px}}``.
 
     Parameters
@@ -118,7 +118,13 @@ def predict_jobs(jobs: Sequence[PredictionJob], *, runner=None, chunk_size: int 
         Images per task (and per ``predict_batch`` call).
     progress : bool
         A progress bar over all images of all jobs.
+    checkpoint : callable, optional
+        ``checkpoint(job.key, predictions so far)``: called when a job is complete, and for a job
+        with new results at most every ``checkpoint_s`` seconds, so an interrupted run can keep
+        what it finished (e.g. save them to disk).
     """
+    import time
+
     from tqdm.auto import tqdm
 
     if chunk_size < 1:
@@ -129,6 +135,8 @@ def predict_jobs(jobs: Sequence[PredictionJob], *, runner=None, chunk_size: int 
     out: dict = {j.key: {} for j in jobs}
     ids = [list(j.split.image_ids) for j in jobs]
     total = sum(len(j.indices) for j in jobs)
+    left = [len(j.indices) for j in jobs]
+    saved = [time.monotonic()] * len(jobs)
     with tqdm(total=total, desc=desc, unit="img", disable=not progress) as bar:
         if runner is None:
             results = ((n, locate_chunk(*tasks[n])) for n in range(len(tasks)))
@@ -139,6 +147,10 @@ def predict_jobs(jobs: Sequence[PredictionJob], *, runner=None, chunk_size: int 
             for i, xy in zip(idx, xys):
                 out[jobs[k].key][ids[k][i]] = xy
             bar.update(len(idx))
+            left[k] -= len(idx)
+            if checkpoint is not None and (left[k] == 0 or time.monotonic() - saved[k] > checkpoint_s):
+                checkpoint(jobs[k].key, out[jobs[k].key])
+                saved[k] = time.monotonic()
     return out
 
 

@@ -62,6 +62,7 @@ def _predict_all(plans: list[dict], *, scheduler: str, workers: Optional[int], a
     from atomdata.build.engine import task_runner
     from atomdata.evaluation import save_predictions
     from atomdata.models.parallel import PredictionJob, predict_jobs, preload
+    from atomdata.storage import atomic_path
 
     jobs = []
     for k, p in enumerate(plans):
@@ -82,15 +83,17 @@ def _predict_all(plans: list[dict], *, scheduler: str, workers: Optional[int], a
 
             plugins = [PreloadLocators(specs)]
         n = sum(len(j.indices) for j in jobs)
-        with task_runner(scheduler, workers=workers, address=address, plugins=plugins,
-                         announce=lambda line: log.info("%s", line)) as runner:
-            got = predict_jobs(jobs, runner=runner if runner.workers > 1 or runner.client else None,
-                               progress=progress, desc=f"predict {n} images ({len(specs)} models)")
-        for k, preds in got.items():
+        def save(k, preds):  # finished images are on disk (atomically): an interrupted run resumes from them
             p = plans[k]
             p["have"].update(preds)
-            save_predictions(p["have"], p["path"])
+            with atomic_path(p["path"], suffix=p["path"].suffix) as tmp:
+                save_predictions(p["have"], tmp)
             p["path"].with_suffix(".json").write_text(json.dumps(p["identity"], indent=2))
+
+        with task_runner(scheduler, workers=workers, address=address, plugins=plugins,
+                         announce=lambda line: log.info("%s", line)) as runner:
+            predict_jobs(jobs, runner=runner if runner.workers > 1 or runner.client else None, progress=progress,
+                         desc=f"predict {n} images ({len(specs)} models)", checkpoint=save)
     for p in plans:
         ids = list(p["split"].image_ids)
         p["preds"] = {ids[i]: p["have"][ids[i]] for i in p["indices"]}
