@@ -154,9 +154,9 @@ def models_get(name, **opts):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=3, help="alternating timing rounds (median reported)")
+    ap.add_argument("--rounds", "--repeats", type=int, default=3, help="alternating timing rounds (median reported)")
     ap.add_argument("--batch", type=int, default=8, help="images per predict_batch call")
-    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256], help="image sizes [px] (default 256)")
     ap.add_argument("--threads", type=int, default=None, help="torch / ONNX Runtime threads (default torch's)")
     ap.add_argument("--weights", default=None, help="path of cubic-best_weights.pt")
     ap.add_argument("--lin-weights", default=None, help="trained lin-atomsegnet weights (default: the cache)")
@@ -173,7 +173,6 @@ def main(argv=None) -> int:
     from atomdata import models
     from atomdata.models.weights import WeightsError, resolve_weights
     from atomdata.models.ziatdinov import ZIATDINOV_CUBIC_WEIGHTS
-    from atomdata.models.ziatdinov_reference import published_locate
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -189,22 +188,34 @@ def main(argv=None) -> int:
         lin_opts, lin_note = {"untrained": True}, "untrained weights (locator sees another map)"
 
     px = 0.15
-    images = [srtio3_image(args.size, px, seed=k) for k in range(args.batch)]
     peak = matmul_gflops()
     with open("/proc/loadavg") as f:
         load0 = f.read().split()[0]
     print(f"# bench_models: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"float32 matmul peak {peak:.1f} GFLOP/s (torch.mm 2048^2), load average {load0} at start, "
-          f"batch {args.batch} x {args.size}^2, {args.rounds} rounds")
+          f"batch {args.batch}, sizes {args.sizes}, {args.rounds} rounds")
     if args.pipeline:
         pipeline(args, zw, lin_opts, lin_note)
     if args.only_pipeline:
         return 0
-    print(f"{'model':<26} {'backend':<12} {'img/s':>7} {'GFLOP/img':>10} {'GFLOP/s':>8} {'of peak':>8}")
+    for size in args.sizes:
+        table(args, size, px, peak, zw, lin_opts, lin_note)
+    with open("/proc/loadavg") as f:
+        print(f"# load average {f.read().split()[0]} at end (other processes share the cores)")
+    return 0
+
+
+def table(args, size, px, peak, zw, lin_opts, lin_note) -> None:
+    """Per-wrapper rows at one image size: torch vs ONNX Runtime, roofline, same columns; the published path."""
+    from atomdata import models
+    from atomdata.models.ziatdinov_reference import published_locate
+
+    images = [srtio3_image(size, px, seed=k) for k in range(args.batch)]
+    print(f"{'size':>5} {'model':<26} {'backend':<12} {'img/s':>7} {'GFLOP/img':>10} {'GFLOP/s':>8} {'of peak':>8}")
     for name, opts, note in (("ziatdinov-atomnet-cubic", {"weights": zw}, "published weights"),
                              ("lin-atomsegnet", lin_opts, lin_note)):
         locs = {b: models.get(name, device="cpu", backend=b, **opts) for b in ("torch", "onnxruntime")}
-        flops = conv_flops(locs["torch"].net, (args.size, args.size))
+        flops = conv_flops(locs["torch"].net, (size, size))
         results = {b: loc.predict_batch(images, pixel_sizes_A=px) for b, loc in locs.items()}  # warm-up
         times: dict = {b: [] for b in locs}
         for _ in range(args.rounds):
@@ -212,20 +223,17 @@ def main(argv=None) -> int:
                 times[b].append(_once(lambda: loc.predict_batch(images, pixel_sizes_A=px)) / len(images))
         for b in locs:
             s = statistics.median(times[b])
-            print(f"{name:<26} {b:<12} {1 / s:7.2f} {flops / 1e9:10.2f} {flops / s / 1e9:8.1f} "
+            print(f"{size:>5} {name:<26} {b:<12} {1 / s:7.2f} {flops / 1e9:10.2f} {flops / s / 1e9:8.1f} "
                   f"{flops / s / 1e9 / peak:8.0%}")
         same, n, worst = _same_columns(results["onnxruntime"], results["torch"])
-        print(f"{name:<26} onnxruntime / torch speed = {statistics.median(times['torch']) / statistics.median(times['onnxruntime']):.2f}x"
+        print(f"{size:>5} {name:<26} onnxruntime / torch speed = {statistics.median(times['torch']) / statistics.median(times['onnxruntime']):.2f}x"
               f" ({note}); columns identical to 0.01 px: {same}/{n}, largest shift {worst:.3g} px")
     # the published code path, as before (AtomNet only)
     z = models.get("ziatdinov-atomnet-cubic", weights=zw, device="cpu")
     t_wrap = [_once(lambda: z.predict(images[0], pixel_size_A=px)) for _ in range(args.rounds)]
     t_ref = [_once(lambda: published_locate(images[0], zw)) for _ in range(args.rounds)]
-    print(f"ziatdinov-atomnet-cubic wrapper (one image, {z.forward.backend}) / published code path speed = "
+    print(f"{size:>5} ziatdinov-atomnet-cubic wrapper (one image, {z.forward.backend}) / published code path speed = "
           f"{statistics.median(t_ref) / statistics.median(t_wrap):.2f}x")
-    with open("/proc/loadavg") as f:
-        print(f"# load average {f.read().split()[0]} at end (other processes share the cores)")
-    return 0
 
 
 if __name__ == "__main__":
