@@ -67,7 +67,7 @@ def test_build_survives_a_worker_killed_mid_build(pool_build, tmp_path):
                 pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
                 os.kill(pid, signal.SIGKILL)
                 killed = busy[0]
-            time.sleep(0.05)
+            time.sleep(0.01)
         thread.join(timeout=900)
         assert killed is not None, "the build finished before a worker could be killed"
         assert not thread.is_alive() and not errors, errors
