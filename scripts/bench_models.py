@@ -146,6 +146,32 @@ def pipeline(args, zw, lin_opts, lin_note) -> None:
         print(f"  {name}: columns identical to 0.01 px {same}/{total}, largest shift {worst:.3g} px")
 
 
+def compare(args, zw, lin_opts) -> None:
+    """Columns of the PyTorch and ONNX Runtime back-ends on the same test images: identical to 0.01 px?"""
+    from atomdata.models.predict import predict_split
+    from atomdata.sources import open_split
+
+    split = open_split(args.data, "test")
+    idx = list(np.linspace(0, len(split) - 1, min(args.compare, len(split))).round().astype(int))
+    names = {"ziatdinov-atomnet-cubic": {"weights": zw}}
+    if "untrained" not in lin_opts:
+        names["lin-atomsegnet"] = lin_opts
+    for name, opts in names.items():
+        got = {b: predict_split(models_get(name, backend=b, **opts), split, indices=idx, progress=False)
+               for b in ("torch", "onnxruntime")}
+        same, total, worst = _same_columns([got["onnxruntime"][k] for k in got["torch"]], list(got["torch"].values()))
+        far = sum(int((np.asarray(d) > 0.5).sum()) for d in _distances(got["onnxruntime"], got["torch"]))
+        counts = sum(len(got["onnxruntime"][k]) != len(got["torch"][k]) for k in got["torch"])
+        print(f"{name}: {len(idx)} test images, columns identical to 0.01 px {same}/{total} ({same / max(total, 1):.2%}),"
+              f" off by > 0.5 px {far}, images with another column count {counts}, largest shift {worst:.3g} px")
+
+
+def _distances(a: dict, b: dict) -> list:
+    from scipy.spatial import cKDTree
+
+    return [cKDTree(b[k]).query(a[k])[0] if len(a[k]) and len(b[k]) else np.full(len(a[k]), np.inf) for k in b]
+
+
 def models_get(name, **opts):
     from atomdata import models
 
@@ -166,6 +192,9 @@ def main(argv=None) -> int:
                          "interleaved on a 2-process pool)")
     ap.add_argument("--data", default="/work/ref/full-1.0.0", help="dataset folder for --pipeline")
     ap.add_argument("--only-pipeline", action="store_true", help="skip the per-wrapper table")
+    ap.add_argument("--compare", type=int, default=0, metavar="N",
+                    help="only compare the columns of the two back-ends on N evenly spaced images of the --data "
+                         "test split (AtomNet, and lin-atomsegnet when trained weights exist) and exit")
     args = ap.parse_args(argv)
 
     import torch
@@ -194,6 +223,9 @@ def main(argv=None) -> int:
     print(f"# bench_models: {os.cpu_count()} CPUs, torch {torch.__version__} ({torch.get_num_threads()} threads), "
           f"float32 matmul peak {peak:.1f} GFLOP/s (torch.mm 2048^2), load average {load0} at start, "
           f"batch {args.batch}, sizes {args.sizes}, {args.rounds} rounds")
+    if args.compare:
+        compare(args, zw, lin_opts)
+        return 0
     if args.pipeline:
         pipeline(args, zw, lin_opts, lin_note)
     if args.only_pipeline:
