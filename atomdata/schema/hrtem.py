@@ -44,7 +44,9 @@ class ImagingConditions(BaseModel):
     drift_px: float = Field(default=0.0, ge=0, description="Linear drift during the exposure [px].")
     mtf_c: float = Field(default=0.5, gt=0, description="Camera MTF Lorentzian half-width [Nyquist units].")
     mtf_b: float = Field(default=0.1, ge=0, le=1, description="Camera MTF plateau [0-1].")
-    slice_thickness_A: float = Field(gt=0, description="Multislice slice thickness [Å].")
+    slice_thickness_A: float = Field(gt=0, description="Multislice slice thickness through the particles [Å].")
+    support_slice_thickness_A: Optional[float] = Field(
+        default=None, gt=0, description="Slice thickness through the support [Å]; None = slice_thickness_A.")
 
     @field_validator("pixel_size_A", mode="before")
     @classmethod

@@ -15,7 +15,7 @@ Splits of version 1.0.0
     ``atomic_number`` (Ag, Pd, Pt, Au).
 ``generality``
     ``gen_crowded`` (8-14 particles, many overlapping), ``gen_other_elements`` (Pt, Pd, Ag and mixed
-    fields), ``gen_thick_support`` (25-40 nm of carbon).
+    fields), ``gen_thick_support`` (20-30 nm of carbon; training sees at most 15 nm).
 ``train`` / ``val``
     Domain-randomised over all of the above (``train_np``, ``val_np``).
 """
@@ -53,7 +53,7 @@ ATOMIC_NUMBERS = {"Pd": 46, "Ag": 47, "Pt": 78, "Au": 79}
 _SWEEP_VALUES = {
     "dose_e_per_A2": (20.0, 50.0, 150.0, 500.0, 2000.0, 10000.0),
     "defocus_offset_nm": (0.0, 25.0, 50.0, 100.0, 200.0, 400.0),
-    "diameter_nm": (1.5, 2.0, 3.0, 5.0, 8.0, 12.0),
+    "diameter_nm": (1.5, 2.0, 3.0, 4.5, 6.5, 9.0),
     "support_thickness_nm": (0.0, 5.0, 10.0, 15.0, 20.0, 30.0),
     "pixel_size_A": (0.4, 0.5, 0.6, 0.8, 1.0, 1.2),
     "off_axis_deg": (0.0, 2.0, 5.0, 10.0, 15.0, 25.0),
@@ -68,14 +68,15 @@ class HRTEMConfig:
     dataset_name: ClassVar[str] = DATASET_NAME
 
     version: str
-    image_size: int = 256
+    image_size: int = 192
     seeds_per_point: int = 3
     sweep_values: dict = field(default_factory=lambda: dict(_SWEEP_VALUES))
-    n_train: int = 400
-    n_val: int = 40
+    n_train: int = 240
+    n_val: int = 32
     generality_per_subset: int = 16
     shard_size: int = 16
-    slice_thickness_A: float = 10.0
+    slice_thickness_A: float = 5.0
+    support_slice_thickness_A: float = 10.0
     max_diameter_fraction: float = 1.0
     max_support_nm: float = 40.0
     quick: bool = False
@@ -125,6 +126,8 @@ class HRTEMConfig:
 def hrtem_config(*, quick: bool = False, version: Optional[str] = None) -> HRTEMConfig:
     """The config of HRTEM benchmark ``version`` (default :data:`DEFAULT_VERSION`).
 
+    The default: 192 x 192 images (0.4-1.2 Å/px), 240 train, 32 val, 40 sweep points x 3 seeds,
+    3 x 16 generality images; multislice with 5 Å slices through the particles, 10 Å through the support.
     ``quick=True``: every split and subset, 64 x 64 images, 3 points per sweep and 1 seed each,
     particles and supports capped to the small field (version ``<version>-quick``).
 
@@ -210,6 +213,7 @@ def _test_specs(cfg: HRTEMConfig) -> list[HRTEMSpec]:
                     p["particles"] = tuple(replace(s, element=el) for s in p["particles"])
                 specs.append(HRTEMSpec(image_id=f"test-{i:05d}", split="test", subset=f"np_sim_{metric}",
                                        slice_thickness_A=cfg.slice_thickness_A,
+                                       support_slice_thickness_A=cfg.support_slice_thickness_A,
                                        seed=image_seed(cfg.version, "test", i), **p,
                                        extra={"sweep": {"metric": metric, "value": value, "seed_index": k}}))
     return specs
@@ -232,19 +236,20 @@ def _random_spec(cfg: HRTEMConfig, split: str, i: int, subset: str, kind: str) -
                     drift_angle_deg=round(float(rng.uniform(0, 180)), 3))
     n = int(rng.integers(1, 7))
     elements = ("Au", "Au", "Au", "Pt", "Pd", "Ag")
-    support = float(rng.uniform(0, 20))
+    support = float(rng.uniform(0, 15))
     if kind == "crowded":
         n = int(rng.integers(8, 15))
     elif kind == "other_elements":
         elements = ("Pt", "Pd", "Ag") if rng.random() < 0.6 else tuple(ELEMENTS)
     elif kind == "thick_support":
-        support = float(rng.uniform(25, 40))
+        support = float(rng.uniform(20, 30))
     parts = _particles(rng, cfg, field_A, n=n, elements=elements, diameter=lambda r: _log_uniform(r, 1.5, 12.0),
                        off_axis=lambda r: r.uniform(0, 15) if r.random() < 0.3 else 0.0)
     return HRTEMSpec(image_id=f"{split}-{i:05d}", split=split, subset=subset,
                      grid=Grid(shape=(cfg.image_size, cfg.image_size), pixel_size_A=round(px, 4)), optics=optics,
                      camera=camera, particles=parts, support_thickness_nm=round(min(support, cfg.max_support_nm), 4),
-                     slice_thickness_A=cfg.slice_thickness_A, seed=image_seed(cfg.version, split, i))
+                     slice_thickness_A=cfg.slice_thickness_A, support_slice_thickness_A=cfg.support_slice_thickness_A,
+                     seed=image_seed(cfg.version, split, i))
 
 
 def split_specs(cfg: HRTEMConfig, split: str) -> list[HRTEMSpec]:

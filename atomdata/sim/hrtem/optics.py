@@ -98,7 +98,7 @@ def _chi_gradient2(qx, qy, *, wavelength_A, defocus_nm, Cs_mm, astigmatism_nm, a
 def lens_transfer(shape: tuple, sampling_A: float, *, voltage_kV: float, defocus_nm: float, Cs_mm: float,
                   astigmatism_nm: float = 0.0, astigmatism_angle_deg: float = 0.0, aperture_mrad: float | None = None,
                   focal_spread_nm: float = 0.0, convergence_mrad: float = 0.0) -> np.ndarray:
-    """Objective-lens transfer ``A(q) E_t(q) E_s(q) exp(-i chi(q))`` on an FFT-ordered grid (complex128).
+    """Objective-lens transfer ``A(q) E_t(q) E_s(q) exp(-i chi(q))`` on an FFT-ordered grid (complex64).
 
     Parameters
     ----------
@@ -122,10 +122,13 @@ def lens_transfer(shape: tuple, sampling_A: float, *, voltage_kV: float, defocus
     """
     lam = wavelength_A(voltage_kV)
     qx, qy = spatial_frequencies(shape, sampling_A)
+    qx, qy = qx.astype(np.float32), qy.astype(np.float32)
     q2 = qx**2 + qy**2
     ab = dict(wavelength_A=lam, defocus_nm=defocus_nm, Cs_mm=Cs_mm, astigmatism_nm=astigmatism_nm,
               astigmatism_angle_deg=astigmatism_angle_deg)
-    out = np.exp(-1j * aberration_chi(qx, qy, **ab))
+    chi = aberration_chi(qx, qy, **ab)
+    out = np.empty(chi.shape, np.complex64)
+    out.real, out.imag = np.cos(chi), -np.sin(chi)
     if focal_spread_nm:
         out *= np.exp(-0.5 * (math.pi * lam * 10.0 * focal_spread_nm * q2) ** 2)
     if convergence_mrad:

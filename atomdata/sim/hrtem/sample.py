@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Optional
 
 import numpy as np
 
@@ -37,11 +38,13 @@ class HRTEMSpec:
     support_thickness_nm: float
     slice_thickness_A: float
     seed: int
+    support_slice_thickness_A: Optional[float] = None
     extra: dict = field(default_factory=dict)
 
 
-def build_atoms(spec: HRTEMSpec, rng: np.random.Generator) -> tuple[list[Particle], dict]:
-    """The built particles and all atoms by element ``{element: (N, 3) (x, y, z) [Å]}`` in the field frame."""
+def build_atoms(spec: HRTEMSpec, rng: np.random.Generator) -> tuple[list[Particle], dict, float]:
+    """The built particles, all atoms by element ``{element: (N, 3) (x, y, z) [Å]}`` in the field frame,
+    and the z [Å] where the support begins."""
     particles = [build_particle(p, rng=rng) for p in spec.particles]
     top = max((float(p.positions_A[:, 2].max()) for p in particles), default=0.0)
     atoms: dict[str, list] = {}
@@ -54,7 +57,7 @@ def build_atoms(spec: HRTEMSpec, rng: np.random.Generator) -> tuple[list[Particl
     if len(carbon):
         carbon[:, :2] -= field_to_grid_A(np.zeros((1, 2)), g)[0]  # grid frame -> field frame
         atoms.setdefault("C", []).append(carbon)
-    return particles, {el: np.concatenate(v) for el, v in atoms.items()}
+    return particles, {el: np.concatenate(v) for el, v in atoms.items()}, top + 0.5
 
 
 def _particle_records(particles: list[Particle], areas: dict, grid: Grid) -> list[ParticleRecord]:
@@ -80,14 +83,16 @@ def _particle_records(particles: list[Particle], areas: dict, grid: Grid) -> lis
 def make_sample(spec: HRTEMSpec, *, made_by: str = "atomdata") -> Sample:
     """Simulate ``spec``: the record, the float32 image (intensity relative to vacuum) and the label arrays."""
     rng = np.random.default_rng(spec.seed)
-    particles, atoms = build_atoms(spec, rng)
-    image, clean = simulate_hrtem(atoms, spec.grid, spec.optics, spec.camera,
-                                  slice_thickness_A=spec.slice_thickness_A, rng=rng)
+    particles, atoms, support_z = build_atoms(spec, rng)
+    image, clean = simulate_hrtem(atoms, spec.grid, spec.optics, spec.camera, slice_thickness_A=spec.slice_thickness_A,
+                                  support_from_z_A=support_z, support_slice_thickness_A=spec.support_slice_thickness_A,
+                                  rng=rng)
     instances, areas = particle_labels(particles, spec.grid.shape, spec.grid.pixel_size_A)
     conditions = ImagingConditions(
         **asdict(spec.optics), dose_e_per_A2=spec.camera.dose_e_per_A2, support_thickness_nm=spec.support_thickness_nm,
         pixel_size_A=spec.grid.pixel_size_A, drift_px=spec.camera.drift_px, mtf_c=spec.camera.mtf_c,
-        mtf_b=spec.camera.mtf_b, slice_thickness_A=spec.slice_thickness_A)
+        mtf_b=spec.camera.mtf_b, slice_thickness_A=spec.slice_thickness_A,
+        support_slice_thickness_A=spec.support_slice_thickness_A)
     parts = _particle_records(particles, areas, spec.grid)
     elements = sorted({p.element for p in parts})
     largest = max(parts, key=lambda p: p.n_atoms) if parts else None
@@ -110,6 +115,7 @@ def make_sample(spec: HRTEMSpec, *, made_by: str = "atomdata") -> Sample:
                                           "particles": [asdict(p) for p in spec.particles],
                                           "support_thickness_nm": spec.support_thickness_nm,
                                           "slice_thickness_A": spec.slice_thickness_A,
+                                          "support_slice_thickness_A": spec.support_slice_thickness_A,
                                           "image_contrast_std": round(signal, 6), "made_by": made_by}),
         extra={**spec.extra, EXTRA_KEY: HRTEMRecord(conditions=conditions, particles=parts).model_dump(mode="json")},
     )

@@ -275,10 +275,13 @@ def amorphous_carbon(extent_A: tuple, thickness_nm: float, *, z0_A: float = 0.0,
     lo = np.floor(local.min(0) / s).astype(int) - 1
     hi = np.ceil(local.max(0) / s).astype(int) + 1
     axes = [np.arange(lo[i], hi[i] + 1) * s for i in range(3)]
+    gv, gw = np.meshgrid(axes[1], axes[2], indexing="ij")
+    plane = np.column_stack([gv.ravel(), gw.ravel()]) @ rot[:, 1:].T  # the (v, w) part of every site, rotated
     out = []
-    for u in axes[0]:  # plane by plane keeps the memory small
-        gv, gw = np.meshgrid(axes[1], axes[2], indexing="ij")
-        pts = np.column_stack([np.full(gv.size, u), gv.ravel(), gw.ravel()]) @ rot.T
+    step = max(1, 2_000_000 // max(1, len(plane)))  # planes per chunk (memory)
+    for c in range(0, len(axes[0]), step):
+        u = axes[0][c:c + step]
+        pts = (u[:, None, None] * rot[:, 0][None, None, :] + plane[None]).reshape(-1, 3)
         keep = ((pts[:, 0] >= 0) & (pts[:, 0] < lx) & (pts[:, 1] >= 0) & (pts[:, 1] < ly)
                 & (pts[:, 2] >= z0_A) & (pts[:, 2] < z0_A + t))
         out.append(pts[keep])
