@@ -175,6 +175,6 @@ def scherzer_defocus_nm(*, voltage_kV: float, Cs_mm: float) -> float:
     Examples
     --------
     >>> round(scherzer_defocus_nm(voltage_kV=300, Cs_mm=1.2), 1)
-    56.2
+    56.1
     """
     return math.sqrt(4.0 / 3.0 * 1e7 * Cs_mm * wavelength_A(voltage_kV)) / 10.0
