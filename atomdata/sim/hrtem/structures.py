@@ -307,9 +307,10 @@ def amorphous_carbon(extent_A: tuple, thickness_nm: float, *, z0_A: float = 0.0,
     n_layers = max(1, int(round(t / CARBON_LAYER_A)))
     layer = t / n_layers
     s0 = CARBON_ATOMS_PER_A3 ** (-1 / 3)
-    s = s0 * ((layer - s0 / 2) / layer) ** (1 / 3)  # denser sites make up for the gaps between layers
-    gap = s / 2
-    out = [_lattice_layer(lx, ly, z0_A + k * layer + gap / 2, z0_A + (k + 1) * layer - gap / 2, s, rng)
+    gap = s0 / 2 if n_layers > 1 else 0.0  # between layers only
+    s = s0 * ((t - (n_layers - 1) * gap) / t) ** (1 / 3)  # denser sites make up for the gaps
+    out = [_lattice_layer(lx, ly, z0_A + k * layer + (gap / 2 if k else 0.0),
+                          z0_A + (k + 1) * layer - (gap / 2 if k < n_layers - 1 else 0.0), s, rng)
            for k in range(n_layers)]
     return np.concatenate(out)
 
