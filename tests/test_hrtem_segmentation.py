@@ -219,3 +219,22 @@ def test_unet_training_is_deterministic_and_resumable(quick, tmp_path):
 def test_train_cli_trains_the_unet(quick, tmp_path, capsys):
     assert main(["train", "hrtem-unet", "--data", str(quick), "--quick", "--out", str(tmp_path / "w.pt"), "--quiet"]) == 0
     assert (tmp_path / "w.pt").is_file() and "sha256" in capsys.readouterr().out
+
+
+# -- docs ---------------------------------------------------------------------------------------------------------
+def test_docs_dataloader_example_runs_as_written(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    m = re.search(r"<!-- example: hrtem-dataloader -->\s*```python\n(.*?)```", (repo / "docs" / "hrtem.md").read_text(),
+                  re.S)
+    assert m, "docs/hrtem.md lacks the DataLoader example"
+    env = dict(os.environ, PYTHONPATH=str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = subprocess.run([sys.executable, "-c", m.group(1)], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert re.findall(r"epoch (\d): loss \d+\.\d+, batch \(4, 1, 48, 48\)", res.stdout) == ["0", "1"], res.stdout

@@ -189,3 +189,31 @@ def test_all_elements_have_labels():
         p = build_particle(ParticleSpec(el, "wulff", 2.0, center_xy_A=(8.0, 8.0)), rng=0)
         inst, areas = particle_labels([p], (32, 32), 0.5)
         assert areas[0] > 50
+
+
+# -- fidelity against abTEM (optional extra, slow) ----------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.abtem
+def test_image_model_agrees_with_abtem_on_every_case():
+    pytest.importorskip("abtem")
+    from atomdata.sim.hrtem.fidelity import CASES, compare_case
+
+    rs = [compare_case(c)["pearson_r"] for c in CASES]
+    assert len(rs) >= 3 and min(rs) >= 0.95, rs
+
+
+@pytest.mark.slow
+@pytest.mark.abtem
+def test_multislice_equals_abtem_at_equal_slicing():
+    """With abTEM's own slicing (2 Å) the two multislice implementations agree almost exactly."""
+    pytest.importorskip("abtem")
+    from atomdata.sim.hrtem.fidelity import abtem_intensity
+
+    g = Grid(shape=(32, 32), pixel_size_A=0.5, margin_px=4)
+    p = build_particle(ParticleSpec("Au", "octahedron", 1.5, "[110]", center_xy_A=(8.0, 8.0)), rng=0)
+    atoms = {"Au": p.positions_A, "C": amorphous_carbon(g.extent_A, 1.0, z0_A=p.positions_A[:, 2].max() + 1, rng=0)
+             - np.array([(g.margin_px + 0.5) * 0.5 - 0.125, (g.margin_px + 0.5) * 0.5 - 0.125, 0.0])}
+    optics = Optics(defocus_nm=40.0)
+    ours = image_from_wave(multislice(atoms, g, voltage_kV=300, slice_thickness_A=2.0), g, optics)
+    ref = abtem_intensity(atoms, g, optics, slice_thickness_A=2.0)
+    assert np.corrcoef(ours.ravel(), ref.ravel())[0, 1] > 0.999

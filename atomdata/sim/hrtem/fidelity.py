@@ -94,7 +94,7 @@ def abtem_intensity(atoms: dict, grid: Grid, optics: Optics, *, slice_thickness_
     return np.asarray(img).T  # abTEM arrays are (x, y); atomdata images are [y, x]
 
 
-def compare_case(case: FidelityCase, *, slice_thickness_A: float = 5.0, support_slice_thickness_A: Optional[float] = 20.0,
+def compare_case(case: FidelityCase, *, slice_thickness_A: float = 5.0, support_slice_thickness_A: Optional[float] = 10.0,
                  reference_slice_A: float = 2.0, repeats: int = 1) -> dict:
     """Pearson r of atomdata vs abTEM lens intensities of ``case`` and the time of each [s] (best of ``repeats``).
 
