@@ -113,3 +113,16 @@ def test_registry_cite_and_foundry_know_the_dataset(quick):
     keys = [k["key"][0] for k in foundry_block(m, dataset_dir=quick)["keys"]]
     assert "arrays/mask" in keys and "arrays/instances" in keys and not any(k.startswith("columns/") for k in keys)
     assert datacite_record(m)["subjects"][1] == {"subject": "HRTEM"}
+
+
+@pytest.mark.foundry
+def test_publish_dry_run_stages_the_hrtem_dataset(quick, tmp_path):
+    pytest.importorskip("foundry")
+    from atomdata.sources.publish import prepare_submission
+
+    sub = prepare_submission(quick, staging_dir=tmp_path / "stage", deep=False)
+    foundry = json.loads((tmp_path / "stage" / "foundry.json").read_text())
+    assert {"arrays/mask", "arrays/instances"} <= {k["key"][0] for k in foundry["keys"]}
+    assert sorted(p.name for p in (tmp_path / "stage" / "data").iterdir()) == [
+        "generality.h5", "manifest.json", "test.h5", "train.h5", "val.h5"]
+    assert sub is not None

@@ -76,8 +76,8 @@ class ClassicalSegmenter(Segmenter):
     A crystalline particle shows lattice fringes (local energy in the band of metal lattice
     spacings) and is darker than the thin amorphous support (mass-thickness contrast). Both maps
     are standardised over the image, summed, thresholded with Otsu's method (scikit-image),
-    holes are filled, the mask is eroded by ``shrink`` windows and small objects are removed. A baseline in the spirit of the classical
-    pipelines Horwath et al. (2020) compare with.
+    holes are filled, the mask is eroded by ``shrink`` windows and small objects are removed. A
+    baseline in the spirit of the classical pipelines Horwath et al. (2020) compare with.
 
     Examples
     --------

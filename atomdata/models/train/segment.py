@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from atomdata.datasets.segmentation import HRTEM_DATASET, NanoparticleDataset
+from atomdata.datasets.segmentation import NanoparticleDataset
 from atomdata.datasets.transforms import CenterCrop, Compose, RandomCrop, RandomFlip, RandomRot90
 from atomdata.models.train.state import resolve_device, save
 from atomdata.models.unet import HRTEM_UNET, SegUNet
@@ -37,7 +37,7 @@ WEIGHTS_FORMAT = "atomdata-segmenter-weights/1"
 class SegTrainRecipe:
     """Every setting that decides the U-Net weights (lengths in pixels)."""
 
-    steps: int = 600
+    steps: int = 400
     batch_size: int = 8
     crop_px: int = 96
     lr: float = 2e-3

@@ -35,8 +35,8 @@ import scipy.fft as sfft
 from atomdata.sim.hrtem.optics import detector_mtf, interaction_constant, lens_transfer, wavelength_A
 from atomdata.sim.hrtem.potentials import antialias_mask, projected_potential
 
-__all__ = ["SIMULATOR_VERSION", "expi", "slice_edges", "Optics", "Camera", "Grid", "multislice", "image_from_wave", "camera_image",
-           "field_to_grid_A", "simulate_hrtem"]
+__all__ = ["SIMULATOR_VERSION", "expi", "slice_edges", "Optics", "Camera", "Grid", "multislice", "image_from_wave",
+           "camera_image", "field_to_grid_A", "simulate_hrtem"]
 
 #: Version of the HRTEM image formation: bumped whenever the same parameters would give other pixels.
 SIMULATOR_VERSION = "atomdata.sim.hrtem 1.0"

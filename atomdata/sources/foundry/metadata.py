@@ -161,7 +161,8 @@ def foundry_block(manifest: DatasetManifest, *, dataset_dir=None) -> dict:
     keys = []
     for k in image_keys:
         shape = k.split("/", 1)[1] if "/" in k else "<H>x<W>"
-        what = (f"{'HRTEM' if _is_hrtem(manifest) else 'HAADF-STEM'} images of {shape.replace('x', ' x ')} px, (n, H, W) indexed [image, y, x]"
+        kind = "HRTEM" if _is_hrtem(manifest) else "HAADF-STEM"
+        what = (f"{kind} images of {shape.replace('x', ' x ')} px, (n, H, W) indexed [image, y, x]"
                 if "/" in k else "Group of image stacks images/<H>x<W>, each (n, H, W) indexed [image, y, x]")
         keys.append(_key(k, "input", f"{what}; image i is row image_row[i] of the stack named by "
                                      "image_group[i] (an index into the file attribute image_groups)", "counts"))
