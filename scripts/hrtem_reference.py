@@ -24,10 +24,11 @@ from atomdata.cli import main as cli
 from atomdata.evaluation.mask_inputs import save_mask_predictions
 from atomdata.models.segmenter import ClassicalSegmenter
 from atomdata.models.unet import UNetSegmenter
+from atomdata.sim.hrtem.benchmark import SWEEPS
 from atomdata.sources import open_split
 
-BEST_END = {"dose_e_per_A2": max, "defocus_offset_nm": min, "diameter_nm": max, "support_thickness_nm": min,
-            "pixel_size_A": min, "off_axis_deg": min, "atomic_number": max}
+#: The best-quality end of each sweep: the largest value when images get harder as it falls, else the smallest.
+BEST_END = {metric: (max if worse == "lower" else min) for metric, worse in SWEEPS.items()}
 
 
 def predict(model, split) -> tuple[dict, float]:

@@ -22,14 +22,13 @@ from pydantic import BaseModel, Field
 from atomdata.evaluation.aggregate import ScoreWithCI
 from atomdata.evaluation.cutoffs import Cutoff, SegmentationCriteria, cutoff_from_scores
 from atomdata.evaluation.segmentation import SEG_SCORES, SegmentationScore, score_segmentation, size_distance_nm
+from atomdata.sim.hrtem.benchmark import SWEEPS
 
 __all__ = ["SegmentationReport", "score_segmentation_split", "summarise", "segmentation_cutoffs",
            "evaluate_segmentation", "format_segmentation_markdown", "plot_mask_overlay"]
 
 #: Sweep metrics of the HRTEM benchmark and the direction in which images get harder.
-_WORSE_WHEN = {"dose_e_per_A2": "lower", "defocus_offset_nm": "higher", "diameter_nm": "lower",
-               "support_thickness_nm": "higher", "pixel_size_A": "higher", "off_axis_deg": "higher",
-               "atomic_number": "lower"}
+_WORSE_WHEN = SWEEPS
 
 
 class SegmentationReport(BaseModel):

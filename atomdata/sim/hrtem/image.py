@@ -30,7 +30,6 @@ from dataclasses import asdict, dataclass
 from typing import Optional
 
 import numpy as np
-import scipy.fft as sfft
 
 from atomdata.sim.hrtem.optics import detector_mtf, interaction_constant, lens_transfer, wavelength_A
 from atomdata.sim.hrtem.potentials import antialias_mask, projected_potential
@@ -170,6 +169,8 @@ def multislice(atoms: dict, grid: Grid, *, voltage_kV: float, slice_thickness_A:
         Beyond ``support_from_z_A`` (the amorphous support, a weak phase object) use slices of
         ``support_slice_thickness_A`` (see :func:`slice_edges`).
     """
+    import scipy.fft as sfft  # scipy loads with the first image, not with atomdata.build
+
     shape, dx = grid.sim_shape, grid.sampling_A
     lam, sigma = wavelength_A(voltage_kV), interaction_constant(voltage_kV)
     zs = [p[:, 2] for p in atoms.values() if len(p)]
@@ -207,6 +208,8 @@ def multislice(atoms: dict, grid: Grid, *, voltage_kV: float, slice_thickness_A:
 
 def image_from_wave(wave: np.ndarray, grid: Grid, optics: Optics) -> np.ndarray:
     """Intensity |psi_image|^2 (float64, simulation grid; vacuum = 1) of an exit wave through the lens."""
+    import scipy.fft as sfft  # scipy loads with the first image, not with atomdata.build
+
     t = optics.transfer(wave.shape, grid.sampling_A)
     img = sfft.ifft2(sfft.fft2(wave) * t)
     return (img.real.astype(np.float64) ** 2 + img.imag.astype(np.float64) ** 2)

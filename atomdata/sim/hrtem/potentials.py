@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.fft as sfft
 
 __all__ = ["LOBATO", "scattering_factor", "projected_potential", "antialias_mask", "FOURIER_PREFACTOR"]
 
@@ -134,6 +133,8 @@ def projected_potential(atoms_xy_A: dict, shape: tuple, sampling_A: float) -> np
     >>> int(v.argmax() // 32), int(v.argmax() % 32)
     (16, 16)
     """
+    import scipy.fft as sfft  # scipy loads with the first image, not with atomdata.build
+
     spec = None
     for element, xy in atoms_xy_A.items():
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
