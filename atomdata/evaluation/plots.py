@@ -181,6 +181,8 @@ def plot_sweep(cutoff: Cutoff, table: Optional[Mapping[str, np.ndarray]] = None,
         else:
             top = np.nanmax(np.r_[y, thr]) if np.isfinite(np.r_[y, thr]).any() else thr
             ax.set_ylim(0, 1.15 * top)
+        if cutoff.tested_min > 0 and cutoff.tested_max / cutoff.tested_min >= 100:
+            ax.set_xscale("log")  # a sweep over decades (dose), read on a log axis as on the radar
         if cutoff.worse_when == "lower":
             ax.invert_xaxis()
         ax.grid(alpha=0.3)
