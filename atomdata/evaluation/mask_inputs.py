@@ -84,7 +84,7 @@ def save_mask_predictions(predictions: Mapping[str, np.ndarray], path) -> Path:
     --------
     >>> import tempfile, os
     >>> p = save_mask_predictions({"test-00000": np.eye(4, dtype=np.uint8)}, os.path.join(tempfile.mkdtemp(), "m.npz"))
-    >>> load_mask_predictions(p)["test-00000"].sum()
+    >>> int(load_mask_predictions(p)["test-00000"].sum())
     4
     """
     p = Path(path)

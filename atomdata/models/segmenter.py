@@ -81,7 +81,7 @@ class ClassicalSegmenter(Segmenter):
 
     Examples
     --------
-    >>> ClassicalSegmenter().predict(np.ones((32, 32)), pixel_size_A=0.5).sum()
+    >>> int(ClassicalSegmenter().predict(np.ones((32, 32)), pixel_size_A=0.5).sum())
     0
     """
 
