@@ -37,7 +37,7 @@ WEIGHTS_FORMAT = "atomdata-segmenter-weights/1"
 class SegTrainRecipe:
     """Every setting that decides the U-Net weights (lengths in pixels)."""
 
-    steps: int = 400
+    steps: int = 800
     batch_size: int = 8
     crop_px: int = 96
     lr: float = 2e-3
