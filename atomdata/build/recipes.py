@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Optional
 
+from atomdata.sim.hrtem.benchmark import DATASET_NAME as HRTEM_DATASET
+from atomdata.sim.hrtem.benchmark import hrtem_config
 from atomdata.sim.recipe import Recipe
 from atomdata.sim.stem.benchmark import DATASET_NAME, benchmark_config
 
@@ -15,6 +17,7 @@ __all__ = ["RECIPES", "DEFAULT_BUILD", "get_recipe"]
 #: dataset name -> factory ``(version or None, quick) -> Recipe``
 RECIPES: dict[str, Callable[..., Recipe]] = {
     DATASET_NAME: lambda version, quick: benchmark_config(version=version, quick=quick),
+    HRTEM_DATASET: lambda version, quick: hrtem_config(version=version, quick=quick),
 }
 #: The dataset ``atomdata build`` makes when no name is given.
 DEFAULT_BUILD = DATASET_NAME

@@ -24,9 +24,9 @@ from atomdata.schema import ColumnSet
 
 __all__ = ["radar_radius", "plot_radar", "plot_sweep", "overlay_counts", "plot_overlay", "write_plots"]
 
-_SCORE_LABELS = {"id_recall": "ID-recall", "id_precision": "ID-precision", "position_accuracy_A": "accuracy [Å]"}
-_THRESHOLDS = {"id_recall": "id_recall_min", "id_precision": "id_precision_min",
-               "position_accuracy_A": "position_accuracy_max_A"}
+_SCORE_LABELS = {"id_recall": "ID-recall", "id_precision": "ID-precision", "position_accuracy_A": "accuracy [Å]",
+                 "pixel_iou": "pixel IoU", "detection_f1": "detection F1 (IoU >= 0.5)",
+                 "size_error_rel": "relative size error"}
 
 
 def _save(fig, path):
@@ -151,7 +151,7 @@ def plot_sweep(cutoff: Cutoff, table: Optional[Mapping[str, np.ndarray]] = None,
     crit = cutoff.criteria
     fig, axs = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
     x = np.array(cutoff.points["value"], dtype=float)
-    for ax, key in zip(axs, ("id_recall", "id_precision", "position_accuracy_A")):
+    for ax, (key, thr, how) in zip(axs, crit.rules()):
         if table is not None:
             ax.plot(table["value"], table[key], ".", color="0.6", ms=4, label="images")
         y = np.array([np.nan if v is None else v for v in cutoff.points[key]], dtype=float)
@@ -164,7 +164,6 @@ def plot_sweep(cutoff: Cutoff, table: Optional[Mapping[str, np.ndarray]] = None,
         else:
             ax.plot(x[ok], y[ok], "-", color="C0", lw=1.2)
         ax.plot(x, y, "o", color="C0", label=f"mean per value ({cutoff.interpolation})")
-        thr = getattr(crit, _THRESHOLDS[key])
         ax.axhline(thr, color="C3", ls="--", lw=1, label=f"criterion {thr:g}")
         c = cutoff.per_criterion.get(key)
         if c is not None:
@@ -176,12 +175,14 @@ def plot_sweep(cutoff: Cutoff, table: Optional[Mapping[str, np.ndarray]] = None,
             if lo is not None and hi is not None and hi > lo:
                 ax.axvspan(lo, hi, color="k", alpha=0.08, label=f"{int(cutoff.confidence * 100)} % CI")
         ax.set_xlabel(f"{cutoff.metric} (worse when {cutoff.worse_when})")
-        ax.set_ylabel(_SCORE_LABELS[key])
-        if key != "position_accuracy_A":
+        ax.set_ylabel(_SCORE_LABELS.get(key, key.replace("_", " ")))
+        if how == "below":
             ax.set_ylim(-0.02, 1.05)
         else:
             top = np.nanmax(np.r_[y, thr]) if np.isfinite(np.r_[y, thr]).any() else thr
             ax.set_ylim(0, 1.15 * top)
+        if cutoff.tested_min > 0 and cutoff.tested_max / cutoff.tested_min >= 100:
+            ax.set_xscale("log")  # a sweep over decades (dose), read on a log axis as on the radar
         if cutoff.worse_when == "lower":
             ax.invert_xaxis()
         ax.grid(alpha=0.3)
