@@ -31,6 +31,14 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
 
 
+@pytest.fixture(autouse=True)
+def _trust_test_builder(monkeypatch):
+    """Registries written by the tests may name the tiny test builder (tests/tiny_dataset.py) besides atomdata's own."""
+    from atomdata.sources import registry
+
+    monkeypatch.setitem(registry.TRUSTED_BUILDERS, "tiny_dataset:build", frozenset({"name", "version", "seed"}))
+
+
 @pytest.fixture
 def shared_reference() -> Path:
     """Path of ../shared/reference. Absent: the test fails when the variable CI is set (CI has the folder),

@@ -24,7 +24,7 @@ from typing import Optional, Union
 
 from atomdata.sources.registry import load_registry
 from atomdata.sources.splitfile import open_split_file
-from atomdata.storage import MANIFEST_NAME, SplitLike, cache_dir, read_manifest
+from atomdata.storage import MANIFEST_NAME, SplitLike, cache_dir, member_path, read_manifest
 
 __all__ = ["DatasetNotFoundError", "open_split", "open_split_file", "resolve_dataset", "split_path_in"]
 
@@ -49,7 +49,7 @@ def split_path_in(folder: PathLike, split: str) -> Optional[Path]:
         manifest = read_manifest(folder)
         if split not in manifest.splits:
             raise _unknown("split", split, sorted(manifest.splits))
-        return folder / manifest.splits[split].file
+        return member_path(folder, manifest.splits[split].file, what=f"split {split!r} file")
     files = sorted(folder.glob("*.h5"))
     if not files:
         return None

@@ -5,9 +5,10 @@
   deletes the next time a process holds the folder's lock.
 * :func:`folder_lock` / :func:`file_lock` -- one lock per output folder (or file) shared by every
   process that writes there (build, fetch, train, publish): a second process waits, then finds
-  the work done. The lock files are empty and stay in place (``.atomdata.lock``,
-  ``.<name>.lock``); the operating system releases a lock when its process dies, even by
-  ``kill -9``.
+  the work done. A folder is locked with ``flock`` on the folder itself (no lock file; where
+  ``flock`` is missing, a ``.atomdata.lock`` file inside it); a file's lock is the empty file
+  ``.<name>.lock`` beside it, left in place. The operating system releases a lock when its
+  process dies, even by ``kill -9``.
 * :func:`check_size` / :class:`ByteBudget` -- the one size guard: a declared or streamed size
   above its limit raises :class:`SizeLimitError` before the bytes are read or written.
 """
@@ -19,6 +20,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,10 +41,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Name of the lock file inside a folder guarded by :func:`folder_lock`.
+#: Name of the lock file inside a folder guarded by :func:`folder_lock` where ``flock`` is unavailable.
 LOCK_NAME = ".atomdata.lock"
-#: Names of atomic_path's temporary files: ``.<name>.<8 random characters>.tmp[<suffix>]``.
-_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp[^/]*$")
+#: Names of atomic_path's temporary files: ``.<name>.<random characters>.tmp[<suffix>]``.
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{4,}\.tmp[^/]*$")
 
 
 class atomic_path:
@@ -128,24 +130,31 @@ _held_guard = threading.Lock()
 
 
 @contextmanager
-def _lock(lock_file: Path, *, timeout_s: Optional[float], what: str) -> Iterator[None]:
+def _reentrant(key: str) -> Iterator[bool]:
+    """Yields True when this process already holds lock ``key`` (a nested call), counting the nesting."""
+    k = (os.getpid(), key)
+    with _held_guard:
+        nested = k in _held
+        _held[k] = _held.get(k, 0) + 1
+    try:
+        yield nested
+    finally:
+        with _held_guard:
+            _held[k] -= 1
+            if not _held[k]:
+                del _held[k]
+
+
+def _timeout_error(where, what: str, timeout_s) -> TimeoutError:
+    return TimeoutError(f"another atomdata process holds the lock of {where} ({what}) for more than {timeout_s} s; "
+                        "wait for it to finish or stop it")
+
+
+@contextmanager
+def _file_lock(lock_file: Path, *, timeout_s: Optional[float], what: str) -> Iterator[None]:
     import filelock
 
-    key = (os.getpid(), str(lock_file.absolute()))
-    with _held_guard:
-        if key in _held:  # this process holds it already (a nested call): re-entrant
-            _held[key] += 1
-            nested = True
-        else:
-            nested = False
-    if nested:
-        try:
-            yield
-        finally:
-            with _held_guard:
-                _held[key] -= 1
-        return
-    if lock_file.is_symlink():  # never open a lock through a link: it could truncate or create a file elsewhere
+    if lock_file.is_symlink():  # never open a lock through a link: it could create or truncate a file elsewhere
         log.warning("removing the symbolic link %s (a lock file must be a plain file)", lock_file)
         lock_file.unlink()
     lock = filelock.FileLock(str(lock_file))
@@ -156,16 +165,38 @@ def _lock(lock_file: Path, *, timeout_s: Optional[float], what: str) -> Iterator
         try:
             lock.acquire(timeout=-1 if timeout_s is None else timeout_s)
         except filelock.Timeout:
-            raise TimeoutError(f"another atomdata process holds {lock_file} ({what}) for more than {timeout_s} s; "
-                               "wait for it to finish or stop it") from None
-    with _held_guard:
-        _held[key] = 1
+            raise _timeout_error(lock_file, what, timeout_s) from None
     try:
         yield
     finally:
-        with _held_guard:
-            _held.pop(key, None)
         lock.release()
+
+
+@contextmanager
+def _dir_flock(folder: Path, *, timeout_s: Optional[float], what: str) -> Iterator[None]:
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        start = time.monotonic()
+        waited = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited:
+                    log.warning("waiting for another atomdata process (%s)", what)
+                    waited = True
+                if timeout_s is not None and time.monotonic() - start > timeout_s:
+                    raise _timeout_error(folder, what, timeout_s) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 @contextmanager
@@ -174,12 +205,13 @@ def folder_lock(folder, *, timeout_s: Optional[float] = None, what: str = "writi
 
     Every process that writes into a folder (``atomdata build``, ``fetch``, ``train``,
     ``publish``) holds this lock, so a second run into the same folder waits for the first
-    and then finds its work done instead of racing it. Re-entrant within one process.
+    and then finds its work done instead of racing it. Re-entrant within one process. The
+    lock is ``flock`` on the folder itself, so no file is added to it.
 
     Parameters
     ----------
     folder : path-like
-        The folder; the lock file is ``<folder>/.atomdata.lock`` (empty, left in place).
+        The folder.
     timeout_s : float, optional
         Give up waiting after this many seconds [s] (``TimeoutError``); None waits.
     what : str
@@ -187,8 +219,18 @@ def folder_lock(folder, *, timeout_s: Optional[float] = None, what: str = "writi
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with _lock(folder / LOCK_NAME, timeout_s=timeout_s, what=f"{what} in {folder}"):
-        yield folder
+    with _reentrant(f"dir:{folder.resolve()}") as nested:
+        if nested:
+            yield folder
+            return
+        try:
+            import fcntl  # noqa: F401
+        except ImportError:  # pragma: no cover - not POSIX
+            with _file_lock(folder / LOCK_NAME, timeout_s=timeout_s, what=f"{what} in {folder}"):
+                yield folder
+            return
+        with _dir_flock(folder, timeout_s=timeout_s, what=f"{what} in {folder}"):
+            yield folder
 
 
 @contextmanager
@@ -196,8 +238,13 @@ def file_lock(path, *, timeout_s: Optional[float] = None, what: str = "writing")
     """Hold the lock of one output file ``path``: ``<folder>/.<name>.lock`` (empty, left in place)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(path.parent / f".{path.name}.lock", timeout_s=timeout_s, what=f"{what} {path}"):
-        yield path
+    lock_file = path.parent / f".{path.name}.lock"
+    with _reentrant(f"file:{lock_file.absolute()}") as nested:
+        if nested:
+            yield path
+            return
+        with _file_lock(lock_file, timeout_s=timeout_s, what=f"{what} {path}"):
+            yield path
 
 
 # -- size guard -------------------------------------------------------------------------------------

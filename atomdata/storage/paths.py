@@ -34,11 +34,13 @@ def ensure_inside(path: os.PathLike | str, folder: os.PathLike | str, *, what: s
     return p
 
 
-def member_path(folder: os.PathLike | str, name: str, *, what: str = "file") -> Path:
+def member_path(folder: os.PathLike | str, name: str, *, what: str = "file", drop_link: bool = False) -> Path:
     """The path of file ``name`` (read from a manifest or a registry) directly inside ``folder``.
 
     Raises :class:`UnsafePathError` when ``name`` is not one plain file name (absolute,
     ``..``, a separator, hidden) or when a symbolic link at that path leads out of ``folder``.
+    With ``drop_link=True`` (for folders atomdata manages, such as the cache) a symbolic link
+    at that path is removed instead -- the link, never its target.
 
     Examples
     --------
@@ -51,7 +53,14 @@ def member_path(folder: os.PathLike | str, name: str, *, what: str = "file") -> 
         raise UnsafePathError(f"{e} (in {folder})") from None
     p = Path(folder) / name
     if p.is_symlink():
-        ensure_inside(p, folder, what=what)
+        if drop_link:
+            import logging
+
+            logging.getLogger(__name__).warning("removing the symbolic link %s -> %s (atomdata never reads or writes "
+                                                "through links in its own folders)", p, os.readlink(p))
+            p.unlink()
+        else:
+            ensure_inside(p, folder, what=what)
     return p
 
 
