@@ -14,6 +14,13 @@ Accepted inputs (:func:`load_predictions`):
   table as an array; loaded without pickle);
 * ``.h5``/``.hdf5``: one ``(N, 2)`` dataset per image id, at the root or inside
   ``group`` (nested paths such as ``a/b`` are ids with a slash).
+
+Uploaded files are untrusted: nothing is unpickled, an HDF5 file must be self-contained (no
+external links or storage), and a file larger than ``max_bytes`` on disk, or whose arrays
+would take more than ``max_bytes`` once read or decompressed (a tiny ``.npz`` or chunked
+``.h5`` can declare gigabytes), is refused before it is read (:data:`MAX_PREDICTIONS_BYTES`,
+256 MiB: about 16 million positions). Any file that cannot be read raises
+:class:`PredictionsError`, naming the file and the problem.
 """
 from __future__ import annotations
 
@@ -26,10 +33,17 @@ from typing import Optional, Union
 import numpy as np
 
 from atomdata.schema import check_xy
+from atomdata.storage import ByteBudget, UnsafePathError, check_size
 
-__all__ = ["load_predictions", "save_predictions", "PredictionsLike"]
+__all__ = ["load_predictions", "save_predictions", "PredictionsLike", "PredictionsError", "MAX_PREDICTIONS_BYTES"]
 
 PredictionsLike = Union[Mapping[str, object], str, os.PathLike]
+#: Largest predictions file accepted [bytes], on disk and once its arrays are read.
+MAX_PREDICTIONS_BYTES = 256 << 20
+
+
+class PredictionsError(ValueError):
+    """A predictions file cannot be read (damaged, empty, of the wrong layout, too large or unsafe)."""
 
 
 def _as_dict(d: Mapping) -> dict[str, np.ndarray]:
@@ -40,7 +54,8 @@ def _as_dict(d: Mapping) -> dict[str, np.ndarray]:
     return out
 
 
-def load_predictions(source: PredictionsLike, *, group: Optional[str] = None) -> dict[str, np.ndarray]:
+def load_predictions(source: PredictionsLike, *, group: Optional[str] = None,
+                     max_bytes: int = MAX_PREDICTIONS_BYTES) -> dict[str, np.ndarray]:
     """Read predictions into ``{image_id: (N, 2) float64 array of (x, y) px}``.
 
     Parameters
@@ -49,6 +64,8 @@ def load_predictions(source: PredictionsLike, *, group: Optional[str] = None) ->
         A dict, or a ``.csv``, ``.npy``, ``.npz``, ``.h5``/``.hdf5`` file (see the module docstring).
     group : str, optional
         HDF5 group holding the per-image datasets (default: the file root).
+    max_bytes : int
+        Largest file, and largest total of its arrays once read [bytes] (default 256 MiB).
 
     Returns
     -------
@@ -57,8 +74,10 @@ def load_predictions(source: PredictionsLike, *, group: Optional[str] = None) ->
     Raises
     ------
     ValueError
-        Unknown file type, missing CSV columns, bad shapes or non-finite values
-        (the message names the image id and row).
+        Bad shapes or non-finite values (the message names the image id and row).
+    PredictionsError
+        Unknown file type, missing CSV columns, an empty, damaged, unsafe or too large file
+        (a ``ValueError``; the message names the file).
     FileNotFoundError
         The file does not exist.
 
@@ -71,25 +90,33 @@ def load_predictions(source: PredictionsLike, *, group: Optional[str] = None) ->
     if isinstance(source, Mapping):
         return _as_dict(source)
     path = Path(source)
-    if not path.exists():
+    if not path.is_file():
         raise FileNotFoundError(f"predictions file not found: {path}")
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return _read_csv(path)
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            return _as_dict({k: z[k] for k in z.files})
-    if suffix == ".npy":
-        return _read_npy(path)
-    if suffix in (".h5", ".hdf5", ".hdf"):
-        return _read_h5(path, group)
-    raise ValueError(
-        f"cannot read predictions from {path.name!r}: unknown file type {suffix!r}; "
-        "use .csv (image_id,x,y), .npz (one array per image id), .npy (structured image_id,x,y) or .h5"
-    )
+    readers = {".csv": _read_csv, ".npz": _read_npz, ".npy": _read_npy, ".h5": _read_h5, ".hdf5": _read_h5,
+               ".hdf": _read_h5}
+    if suffix not in readers:
+        raise PredictionsError(
+            f"cannot read predictions from {path.name!r}: unknown file type {suffix!r}; "
+            "use .csv (image_id,x,y), .npz (one array per image id), .npy (structured image_id,x,y) or .h5"
+        )
+    size = path.stat().st_size
+    if size == 0:
+        raise PredictionsError(f"predictions file {path} is empty")
+    budget = ByteBudget(max_bytes, what=f"predictions file {path} once read",
+                        hint="split it, or raise max_bytes if this is intended")
+    try:
+        check_size(size, limit_bytes=max_bytes, what=f"predictions file {path}")
+        return readers[suffix](path, group=group, budget=budget)
+    except ValueError as e:  # includes PredictionsError, SizeLimitError, UnsafePathError, bad arrays
+        if isinstance(e, (PredictionsError, UnsafePathError)) or str(path.name) in str(e):
+            raise
+        raise PredictionsError(f"{path}: {e}") from None
+    except Exception as e:  # a damaged file: EOFError, zipfile.BadZipFile, OSError from HDF5, csv.Error, ...
+        raise PredictionsError(f"cannot read predictions from {path}: {type(e).__name__}: {e}") from None
 
 
-def _read_csv(path: Path) -> dict[str, np.ndarray]:
+def _read_csv(path: Path, *, group=None, budget: ByteBudget) -> dict[str, np.ndarray]:
     rows: dict[str, list] = {}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
@@ -115,11 +142,40 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
                 raise ValueError(f"{path.name} line {line}: x, y must be numbers in px, got {xs!r}, {ys!r}") from None
             if not (np.isfinite(x) and np.isfinite(y)):
                 raise ValueError(f"{path.name} line {line}: non-finite position ({xs}, {ys}) for image {key!r}")
+            budget.take(16)
             pts.append((x, y))
-    return {k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in rows.items()}
+    return _as_dict({k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in rows.items()})
 
 
-def _read_npy(path: Path) -> dict[str, np.ndarray]:
+def _npy_header(f, where: str, budget: ByteBudget) -> None:
+    """Read an .npy header from file object ``f`` and charge the array's size to ``budget`` (no data read)."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    else:
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    if dtype.hasobject:
+        raise PredictionsError(f"{where} holds Python objects (dtype {dtype}); atomdata never unpickles them: store "
+                               "numbers (and fixed-width strings in .npy)")
+    budget.take(int(np.prod(shape, dtype=np.float64)) * max(dtype.itemsize, 1))
+
+
+def _read_npz(path: Path, *, group=None, budget: ByteBudget) -> dict[str, np.ndarray]:
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.file_size > budget.limit_bytes:
+                check_size(info.file_size, limit_bytes=budget.limit_bytes, what=f"{path}: member {info.filename}")
+            with zf.open(info) as f:
+                _npy_header(f, f"{path}: member {info.filename}", budget)
+    with np.load(path, allow_pickle=False) as z:
+        return _as_dict({k: z[k] for k in z.files})
+
+
+def _read_npy(path: Path, *, group=None, budget: ByteBudget) -> dict[str, np.ndarray]:
+    with open(path, "rb") as f:
+        _npy_header(f, str(path), budget)
     try:
         a = np.load(path, allow_pickle=False)
     except ValueError as e:
@@ -139,11 +195,14 @@ def _read_npy(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def _read_h5(path: Path, group: Optional[str]) -> dict[str, np.ndarray]:
+def _read_h5(path: Path, *, group: Optional[str], budget: ByteBudget) -> dict[str, np.ndarray]:
     import h5py
+
+    from atomdata.storage.hdf5 import check_self_contained, declared_bytes
 
     out = {}
     with h5py.File(path, "r") as f:
+        check_self_contained(f, path)
         root = f
         if group:
             if group not in f:
@@ -152,6 +211,10 @@ def _read_h5(path: Path, group: Optional[str]) -> dict[str, np.ndarray]:
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
+                budget.take(declared_bytes(obj))
+                if obj.dtype.kind not in "iuf":
+                    raise PredictionsError(f"{path.name}: dataset {name!r} has dtype {obj.dtype}; expected numbers "
+                                           "(an (N, 2) array of (x, y) px)")
                 out[name] = check_xy(obj[()], f"predictions for image {name!r}")
 
         root.visititems(visit)

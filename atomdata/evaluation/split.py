@@ -19,6 +19,7 @@ from atomdata.evaluation.inputs import PredictionsLike, load_predictions
 from atomdata.evaluation.scores import ImageScore, ScoringRule
 from atomdata.schema import METRIC_FIELDS
 from atomdata.sources import open_split
+from atomdata.storage import verify_split
 
 __all__ = ["SplitScores", "score_split", "SWEEP_SUBSET", "parse_sweep_subset", "sweep_info"]
 
@@ -189,6 +190,11 @@ def score_split(
     ValueError
         Unknown image ids (named, with a few valid ids), missing predictions
         with ``missing="error"``, bad arrays, swapped axes.
+    SplitFormatError
+        The split fails the checks of ``atomdata validate --quick``
+        (:func:`atomdata.storage.verify_split`): damaged label arrays (offsets, species
+        codes, positions), or a split file whose SHA-256 differs from the
+        ``manifest.json`` beside it. Nothing is scored.
     """
     rule = ScoringRule.make(protocol=protocol, tolerance_A=tolerance_A, edge_fraction=edge_fraction,
                             edge_px=edge_px, non_target=non_target)
@@ -196,6 +202,7 @@ def score_split(
         raise ValueError(f"missing must be 'error', 'empty' or 'skip', got {missing!r}")
     preds = load_predictions(predictions)  # every array checked once here: (N, 2) finite (x, y) px
     split = open_split(split, "test")
+    verify_split(split)  # the checks of `atomdata validate --quick`: a damaged or changed split is never scored
     ids = list(split.image_ids)
     all_subsets = [str(s) for s in split.subsets]
     known = set(ids)
