@@ -15,6 +15,13 @@ def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """With ATOMDATA_ROBUSTNESS_TALLY set, write the robustness suite's case counts (tests/robust.py)."""
+    import robust
+
+    robust.write_tally()
+
+
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--runslow"):
         return

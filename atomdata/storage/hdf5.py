@@ -30,23 +30,22 @@ def check_self_contained(f, path: Optional[os.PathLike | str] = None) -> None:
 
     where = path if path is not None else f.filename
 
-    def visit(name, link):
+    def visit(name, link):  # returns a problem (which stops the walk) or None; raising here would be garbled
         if isinstance(link, h5py.ExternalLink):
-            raise UnsafePathError(f"{where}: {name!r} is an external link to {link.filename}:{link.path}; atomdata "
-                                  "reads only self-contained HDF5 files")
+            return f"{name!r} is an external link to {link.filename}:{link.path}"
         if isinstance(link, h5py.HardLink):
             obj = f.get(name)
             if isinstance(obj, h5py.Dataset):
                 if obj.external:
                     files = sorted({str(e[0]) for e in obj.external})
-                    raise UnsafePathError(f"{where}: dataset {name!r} keeps its bytes in external file(s) {files}; "
-                                          "atomdata reads only self-contained HDF5 files")
+                    return f"dataset {name!r} keeps its bytes in external file(s) {files}"
                 if obj.is_virtual:
-                    raise UnsafePathError(f"{where}: dataset {name!r} is a virtual dataset mapping other files; "
-                                          "atomdata reads only self-contained HDF5 files")
+                    return f"dataset {name!r} is a virtual dataset mapping other files"
         return None
 
-    f.visititems_links(visit)
+    problem = f.visititems_links(visit)
+    if problem is not None:
+        raise UnsafePathError(f"{where}: {problem}; atomdata reads only self-contained HDF5 files")
 
 
 def declared_bytes(ds) -> int:

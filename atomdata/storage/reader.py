@@ -74,9 +74,12 @@ class LazyH5:
             f = h5py.File(self.path, "r")
             try:
                 check_self_contained(f, self.path)
-            except BaseException:
+            except UnsafePathError:
                 f.close()
                 raise
+            except Exception as e:  # walking a damaged file's links fails in many ways
+                f.close()
+                raise SplitFormatError(f"{self.path}: damaged HDF5 file ({type(e).__name__}: {e})") from None
             self._f = f
             self._pid = os.getpid()
             self._opened()
@@ -168,8 +171,7 @@ class SplitFile(LazyH5, SplitSequence):
             check(*args)
         except (SplitFormatError, UnsafePathError, SizeLimitError):
             raise
-        except (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError, OverflowError,
-                UnicodeDecodeError, AttributeError) as e:
+        except Exception as e:  # h5py raises OSError, KeyError, RuntimeError, SystemError, ... on damaged files
             self._fail(f"damaged file ({type(e).__name__}: {e}); fetch or build it again")
 
     def _check_structure(self, f) -> None:
@@ -187,6 +189,10 @@ class SplitFile(LazyH5, SplitSequence):
                 f"schema_version {sv!r} is incompatible with this atomdata's schema {SCHEMA_VERSION!r}; "
                 "upgrade atomdata or fetch a matching dataset version"
             )
+        for key in ("split", "dataset_name", "dataset_version", "n_images", "image_groups", "species_names"):
+            if key not in a:
+                self._fail(f"missing root attribute {key!r}")
+            a[key]  # noqa: B018 - read once here, so a damaged attribute fails with a clear message
         for name in REQUIRED_DATASETS:
             if not isinstance(f.get(name), h5py.Dataset):
                 self._fail(f"missing dataset {name!r}")

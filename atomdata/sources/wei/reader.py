@@ -177,8 +177,7 @@ class WeiSplit(LazyH5, SplitSequence):
             return read(*args)
         except (SplitFormatError, UnsafePathError, SizeLimitError):
             raise
-        except (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError, OverflowError,
-                UnicodeDecodeError, AttributeError) as e:
+        except Exception as e:  # h5py raises OSError, KeyError, RuntimeError, SystemError, ... on damaged files
             self._fail(f"damaged file ({type(e).__name__}: {e}); fetch it again")
 
     def _load_index(self) -> None:
