@@ -255,7 +255,9 @@ def test_publish_twice_into_the_same_staging_keeps_the_dataset(release, tmp_path
 def test_hdf5_files_that_refer_to_other_files_are_refused(world, tmp_path, kind, capsys):
     ds, outside = world
     secret = outside / "secret.txt"
-    target = ds / "test.h5"
+    target = tmp_path / "alone" / "test.h5"  # no manifest beside it (one would refuse the changed bytes first)
+    target.parent.mkdir()
+    shutil.copy2(ds / "test.h5", target)
     with h5py.File(target, "a") as f:
         if kind == "external-link":
             f["leak"] = h5py.ExternalLink(str(outside / "test.h5"), "/records")

@@ -6,15 +6,14 @@ __all__ = ["COMMANDS"]
 
 def cmd_evaluate(args) -> int:
     from atomdata.evaluation import Criteria, evaluate
-    from atomdata.sources import open_split
 
-    split = open_split(args.data, args.split or "test")
     criteria = Criteria(id_recall_min=args.recall_min, id_precision_min=args.precision_min,
                         position_accuracy_max_A=args.accuracy_max_A)
     from atomdata.evaluation.inputs import load_predictions
 
     preds = load_predictions(args.predictions, group=args.h5_group)
-    report, _ = evaluate(preds, split, protocol=args.protocol, tolerance_A=args.tolerance_A,
+    report, _ = evaluate(preds, args.data, split_name=args.split or "test", protocol=args.protocol,
+                         tolerance_A=args.tolerance_A,
                          model_name=args.model_name, model_version=args.model_version, criteria=criteria,
                          subsets=args.subset or None, missing=args.missing, non_target=args.non_target,
                          out_dir=args.out, plots_dir=args.plots, n_boot=args.n_boot, max_overlays=args.max_overlays,

@@ -19,8 +19,10 @@ Uploaded files are untrusted: nothing is unpickled, an HDF5 file must be self-co
 external links or storage), and a file larger than ``max_bytes`` on disk, or whose arrays
 would take more than ``max_bytes`` once read or decompressed (a tiny ``.npz`` or chunked
 ``.h5`` can declare gigabytes), is refused before it is read (:data:`MAX_PREDICTIONS_BYTES`,
-256 MiB: about 16 million positions). Any file that cannot be read raises
-:class:`PredictionsError`, naming the file and the problem.
+256 MiB: about 16 million positions). An ``.h5`` file is parsed in a short-lived child
+process with a deadline (:data:`H5_READ_TIMEOUT_S`), because the HDF5 library can hang or crash
+on a deliberately damaged file; the arrays come back as raw float64 bytes, never pickled. Any
+file that cannot be read raises :class:`PredictionsError`, naming the file and the problem.
 """
 from __future__ import annotations
 
@@ -40,6 +42,8 @@ __all__ = ["load_predictions", "save_predictions", "PredictionsLike", "Predictio
 PredictionsLike = Union[Mapping[str, object], str, os.PathLike]
 #: Largest predictions file accepted [bytes], on disk and once its arrays are read.
 MAX_PREDICTIONS_BYTES = 256 << 20
+#: Deadline of parsing an .h5 predictions file in its child process [s].
+H5_READ_TIMEOUT_S = 60.0
 
 
 class PredictionsError(ValueError):
@@ -93,8 +97,8 @@ def load_predictions(source: PredictionsLike, *, group: Optional[str] = None,
     if not path.is_file():
         raise FileNotFoundError(f"predictions file not found: {path}")
     suffix = path.suffix.lower()
-    readers = {".csv": _read_csv, ".npz": _read_npz, ".npy": _read_npy, ".h5": _read_h5, ".hdf5": _read_h5,
-               ".hdf": _read_h5}
+    readers = {".csv": _read_csv, ".npz": _read_npz, ".npy": _read_npy, ".h5": _read_h5_isolated,
+               ".hdf5": _read_h5_isolated, ".hdf": _read_h5_isolated}
     if suffix not in readers:
         raise PredictionsError(
             f"cannot read predictions from {path.name!r}: unknown file type {suffix!r}; "
@@ -221,6 +225,69 @@ def _read_h5(path: Path, *, group: Optional[str], budget: ByteBudget) -> dict[st
     if not out:
         raise ValueError(f"{path.name}: no datasets found under {group or '/'}; expected one (N, 2) dataset per image id")
     return out
+
+
+def _h5_child(conn, path: Path, group: Optional[str], limit_bytes: int) -> None:
+    """Child process: read the .h5 file and send ``b"K" + id`` / ``b"A" + float64 bytes`` frames, then ``b"."``."""
+    try:
+        out = _read_h5(path, group=group, budget=ByteBudget(limit_bytes, what=f"predictions file {path} once read"))
+        for k, xy in out.items():
+            conn.send_bytes(b"K" + k.encode("utf-8", "surrogatepass"))
+            conn.send_bytes(b"A" + np.ascontiguousarray(xy, dtype="<f8").tobytes())
+        conn.send_bytes(b".")
+    except BaseException as e:  # reported to the parent as text; the parent raises
+        conn.send_bytes(b"E" + f"{type(e).__name__}\0{e}".encode("utf-8", "replace"))
+    finally:
+        conn.close()
+
+
+def _read_h5_isolated(path: Path, *, group: Optional[str], budget: ByteBudget) -> dict[str, np.ndarray]:
+    """:func:`_read_h5` in a forked child process with a deadline; in-process where fork is unavailable."""
+    import multiprocessing as mp
+    import time
+
+    if "fork" not in mp.get_all_start_methods():  # pragma: no cover - not Linux/macOS
+        return _read_h5(path, group=group, budget=budget)
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_h5_child, args=(child, path, group, budget.limit_bytes), daemon=True)
+    proc.start()
+    child.close()
+    out: dict[str, np.ndarray] = {}
+    deadline = time.monotonic() + H5_READ_TIMEOUT_S
+    key = None
+    try:
+        while True:
+            if not parent.poll(max(0.0, deadline - time.monotonic())):
+                raise PredictionsError(f"cannot read predictions from {path}: the HDF5 library did not finish within "
+                                       f"{H5_READ_TIMEOUT_S:g} s (a damaged file?)")
+            try:
+                frame = parent.recv_bytes(maxlength=budget.limit_bytes + 1024)
+            except (EOFError, OSError):
+                proc.join(5)
+                raise PredictionsError(f"cannot read predictions from {path}: the HDF5 library crashed on it "
+                                       f"(exit code {proc.exitcode}); the file is damaged") from None
+            tag, body = frame[:1], frame[1:]
+            if tag == b".":
+                return out
+            if tag == b"E":
+                kind, _, msg = body.decode("utf-8", "replace").partition("\0")
+                if kind in ("PredictionsError", "UnsafePathError", "SizeLimitError", "ValueError"):
+                    raise PredictionsError(msg if str(path.name) in msg else f"{path}: {msg}")
+                raise PredictionsError(f"cannot read predictions from {path}: {kind}: {msg}")
+            if tag == b"K":
+                key = body.decode("utf-8", "surrogatepass")
+            elif tag == b"A" and key is not None:
+                budget.take(len(body))
+                out[key] = np.frombuffer(body, dtype="<f8").reshape(-1, 2).astype(np.float64)
+                key = None
+            else:
+                raise PredictionsError(f"cannot read predictions from {path}: garbled answer of the reading process")
+    finally:
+        parent.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
 
 
 def save_predictions(predictions: Mapping[str, object], path) -> Path:

@@ -176,6 +176,7 @@ def evaluate(
     seed: int = 0,
     max_overlays: int = 6,
     progress: bool = False,
+    split_name: str = "test",
 ) -> tuple[EvaluationReport, SplitScores]:
     """Score a split and write the report (and plots): what ``atomdata evaluate`` runs.
 
@@ -185,12 +186,20 @@ def evaluate(
         ``{image_id: (N, 2) array of (x, y) px}`` or a predictions file.
     split : SplitLike, path-like or str
         The split to score against: anything :func:`atomdata.sources.open_split` resolves.
+    split_name : str
+        Which split of a dataset folder (default ``"test"``).
     out_dir, plots_dir : path-like, optional
         Where to write ``report.json``/``per_image.csv``/``summary.md`` and the PNG plots.
     max_overlays : int
         Number of per-image overlay plots (the worst-scoring images).
     protocol, tolerance_A, subsets, missing, non_target, progress
         As :func:`score_split`.
+
+    Raises
+    ------
+    SplitFormatError
+        The split fails the checks of ``atomdata validate --quick`` (see
+        :func:`atomdata.storage.verify_split`): nothing is scored.
     model_name, model_version, criteria, n_boot, seed
         As :func:`build_report`.
 
@@ -202,9 +211,9 @@ def evaluate(
     from atomdata.sources import open_split
 
     predictions = load_predictions(predictions)
-    split = open_split(split, "test")
+    split = open_split(split, split_name, verify=True)  # the checks of `validate --quick`; hashed before parsing
     scores = score_split(predictions, split, protocol=protocol, tolerance_A=tolerance_A, subsets=subsets,
-                         missing=missing, non_target=non_target, progress=progress)
+                         missing=missing, non_target=non_target, progress=progress, verify=False)
     report = build_report(scores, model_name=model_name, model_version=model_version, criteria=criteria,
                           n_boot=n_boot, seed=seed)
     if out_dir is not None:

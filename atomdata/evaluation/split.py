@@ -19,7 +19,6 @@ from atomdata.evaluation.inputs import PredictionsLike, load_predictions
 from atomdata.evaluation.scores import ImageScore, ScoringRule
 from atomdata.schema import METRIC_FIELDS
 from atomdata.sources import open_split
-from atomdata.storage import verify_split
 
 __all__ = ["SplitScores", "score_split", "SWEEP_SUBSET", "parse_sweep_subset", "sweep_info"]
 
@@ -153,6 +152,7 @@ def score_split(
     edge_px: Optional[float] = None,
     check_axes: bool = True,
     progress: bool = False,
+    verify: bool = True,
 ) -> SplitScores:
     """Score predictions for every image of a split.
 
@@ -180,6 +180,11 @@ def score_split(
         raise a ``ValueError`` saying the axes look swapped.
     progress : bool
         Show a progress bar.
+    verify : bool
+        Refuse a split that fails the checks of ``atomdata validate --quick``
+        (:func:`atomdata.storage.verify_split`; a split file listed in a ``manifest.json`` is
+        hashed before it is parsed). Pass False only for a split verified already
+        (:func:`~atomdata.evaluation.evaluate` opens it with ``verify=True``).
 
     Returns
     -------
@@ -201,8 +206,7 @@ def score_split(
     if missing not in ("error", "empty", "skip"):
         raise ValueError(f"missing must be 'error', 'empty' or 'skip', got {missing!r}")
     preds = load_predictions(predictions)  # every array checked once here: (N, 2) finite (x, y) px
-    split = open_split(split, "test")
-    verify_split(split)  # the checks of `atomdata validate --quick`: a damaged or changed split is never scored
+    split = open_split(split, "test", verify=verify)  # a damaged or changed split is never scored
     ids = list(split.image_ids)
     all_subsets = [str(s) for s in split.subsets]
     known = set(ids)

@@ -20,7 +20,7 @@ from atomdata.storage.format import FORMAT_NAME, FORMAT_VERSION, SplitFormatErro
 from atomdata.storage.manifest import MANIFEST_NAME, read_manifest, write_manifest
 from atomdata.storage.paths import UnsafePathError, cache_dir, dataset_dir, ensure_inside, member_path, plain_dir
 from atomdata.storage.reader import LazyH5, SplitFile, SplitSequence
-from atomdata.storage.verify import validate_path, verify_dataset, verify_split
+from atomdata.storage.verify import check_manifest_entry, validate_path, verify_dataset, verify_split
 from atomdata.storage.writer import SplitWriter, merge_splits, write_split
 
 __all__ = [
@@ -54,4 +54,5 @@ __all__ = [
     "validate_path",
     "verify_dataset",
     "verify_split",
+    "check_manifest_entry",
 ]

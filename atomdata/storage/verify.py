@@ -9,7 +9,9 @@ hash the whole file: nothing here trusts a file's size or modification time.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Optional
 
 from atomdata.schema import SplitInfo
 from atomdata.storage.files import sha256_file
@@ -18,7 +20,7 @@ from atomdata.storage.manifest import MANIFEST_NAME, read_manifest
 from atomdata.storage.paths import member_path
 from atomdata.storage.reader import SplitFile
 
-__all__ = ["validate_path", "verify_dataset", "verify_split"]
+__all__ = ["validate_path", "verify_dataset", "verify_split", "check_manifest_entry"]
 
 
 def _hash_against(path: Path, info: SplitInfo, manifest_path: Path) -> str:
@@ -37,16 +39,43 @@ def _count_against(split: SplitFile, info: SplitInfo) -> None:
         raise SplitFormatError(f"{split.path}: {len(split)} images but the manifest says {info.n_images}")
 
 
-def verify_split(split, *, deep: bool = False) -> list[str]:
-    """The checks of ``atomdata validate [--quick]`` on one split file; returns what was checked.
+def check_manifest_entry(path) -> Optional[SplitInfo]:
+    """If a ``manifest.json`` beside ``path`` lists it, check its SHA-256 and return its entry; else None.
+
+    Reads only the manifest and the file's bytes -- nothing of the file is parsed -- so a changed
+    or damaged file is refused before the HDF5 library sees it (a deliberately damaged HDF5 file
+    can make the library hang). Raises :class:`SplitFormatError` on a mismatch or an invalid manifest.
+    """
+    p = Path(path)
+    manifest_path = p.parent / MANIFEST_NAME
+    if not manifest_path.is_file():
+        return None
+    manifest = read_manifest(manifest_path)
+    for info in manifest.splits.values():
+        if info.file == p.name:
+            _hash_against(p, info, manifest_path)
+            return info
+    return None
+
+
+def verify_split(split, *, deep: bool = False, opener=None):
+    """The checks of ``atomdata validate [--quick]`` on one split; returns the split, opened.
+
+    The one verification every reader of scores uses (``atomdata evaluate``,
+    :func:`atomdata.evaluation.score_split`): when a ``manifest.json`` beside the file lists it,
+    the file's SHA-256 is compared first (:func:`check_manifest_entry`, before anything is
+    parsed), then the file is opened and its structure and label arrays are checked
+    (:meth:`SplitFile.validate`), and its image count compared with the manifest.
 
     Parameters
     ----------
-    split : path-like or SplitFile
-        A split file, or an open :class:`SplitFile`. Other readers (the Wei file, third-party
-        ``SplitLike`` objects) are checked when they are opened and pass unchanged.
+    split : path-like or SplitLike
+        A split file, or an open reader. Readers other than :class:`SplitFile` (the Wei file,
+        third-party ``SplitLike`` objects) are checked when they are opened.
     deep : bool
         Also read every record and image (see :meth:`SplitFile.validate`).
+    opener : callable, optional
+        Opens a path (default :class:`SplitFile`; the resolver passes one that also reads Wei files).
 
     Raises
     ------
@@ -57,23 +86,20 @@ def verify_split(split, *, deep: bool = False) -> list[str]:
         ``manifest.json`` beside it lists it with another SHA-256 or image count, or that
         manifest is invalid.
     """
-    if isinstance(split, (str, Path)):
-        split = SplitFile(split)
-    if not isinstance(split, SplitFile):
-        return []
-    p = split.path
-    split.validate(deep=deep)
-    done = []
-    manifest_path = p.parent / MANIFEST_NAME
-    if manifest_path.is_file():
-        manifest = read_manifest(manifest_path)
-        for info in manifest.splits.values():
-            if info.file == p.name:
-                _hash_against(p, info, manifest_path)
-                _count_against(split, info)
-                done.append(f"{p}: sha256 matches {manifest_path}")
-    done.append(f"{p}: {len(split)} images valid (split {split.split!r}, schema {split.schema_version})")
-    return done
+    if isinstance(split, (str, os.PathLike)):
+        path = Path(split)
+        if not path.is_file():
+            raise FileNotFoundError(f"split file not found: {path}")
+        info = check_manifest_entry(path)
+        split = (opener or SplitFile)(path)
+    else:
+        path = getattr(split, "path", None)
+        info = check_manifest_entry(path) if isinstance(path, (str, os.PathLike)) else None
+    if isinstance(split, SplitFile):
+        split.validate(deep=deep)
+    if info is not None and len(split) != info.n_images:
+        raise SplitFormatError(f"{path}: {len(split)} images but the manifest says {info.n_images}")
+    return split
 
 
 def validate_path(path, *, deep: bool = True) -> list[str]:
@@ -100,7 +126,13 @@ def validate_path(path, *, deep: bool = True) -> list[str]:
         for f in verify_dataset(p, deep=deep):
             done.append(f"{f['path']}: sha256 ok, {f['n_images']} images valid")
         return done
-    return verify_split(SplitFile(p), deep=deep)
+    if not p.exists():
+        raise FileNotFoundError(f"split file not found: {p}")
+    s = verify_split(p, deep=deep)
+    manifest_path = p.parent / MANIFEST_NAME
+    listed = manifest_path.is_file() and any(i.file == p.name for i in read_manifest(manifest_path).splits.values())
+    done = [f"{p}: sha256 matches {p.parent / MANIFEST_NAME}"] if listed else []
+    return done + [f"{p}: {len(s)} images valid (split {s.split!r}, schema {s.schema_version})"]
 
 
 def verify_dataset(folder, *, deep: bool = True, manifest=None) -> list[dict]:
