@@ -101,3 +101,40 @@ def mutate(data: bytes, edits: list[tuple[str, int, int]]) -> bytes:
         elif kind == "insert":
             b[i:i] = bytes([value]) * (1 + value % 16)
     return bytes(b)
+
+
+def in_child(fn, *args, timeout_s: float = 30.0) -> str:
+    """``fn(*args)`` (returning a str) in a forked child process: its result, or "hang" / "crash <code>".
+
+    The HDF5 library can loop forever or crash on a deliberately damaged file; running each
+    fuzz example in a child keeps the test process alive and lets the suite count those cases.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+
+    def run():
+        try:
+            child.send_bytes(str(fn(*args)).encode("utf-8", "replace"))
+        except BaseException as e:  # a failure of the harness itself
+            child.send_bytes(f"LEAK harness {type(e).__name__}: {e}".encode("utf-8", "replace"))
+        finally:
+            child.close()
+
+    proc = ctx.Process(target=run, daemon=True)
+    proc.start()
+    child.close()
+    try:
+        if parent.poll(timeout_s):
+            try:
+                return parent.recv_bytes().decode("utf-8", "replace")
+            except EOFError:
+                proc.join(5)
+                return f"crash {proc.exitcode}"
+        return "hang"
+    finally:
+        parent.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
