@@ -276,7 +276,10 @@ class _Stream:
             try:
                 self._fetch(offset)
                 return
-            except (_Fatal, SizeLimitError) as e:
+            except SizeLimitError as e:  # the server sends more than it should: its bytes are not kept
+                self.part.unlink(missing_ok=True)
+                raise DownloadError(str(e), self.url) from None
+            except _Fatal as e:
                 raise DownloadError(str(e), self.url) from None
             except (OSError, http.client.HTTPException, _Incomplete) as e:
                 if isinstance(getattr(e, "reason", None), _Fatal):  # raised inside urllib's redirect handling
