@@ -35,7 +35,7 @@ from typing import Optional, Union
 import numpy as np
 
 from atomdata.schema import check_xy
-from atomdata.storage import ByteBudget, UnsafePathError, check_size
+from atomdata.storage import ByteBudget, UnsafePathError, atomic_path, check_size
 
 __all__ = ["load_predictions", "save_predictions", "PredictionsLike", "PredictionsError", "MAX_PREDICTIONS_BYTES"]
 
@@ -294,11 +294,19 @@ def save_predictions(predictions: Mapping[str, object], path) -> Path:
     """Write predictions to ``.csv``, ``.npz`` or ``.h5`` (by suffix); the inverse of :func:`load_predictions`.
 
     Positions are (x, y) [px]. CSV files list an image without predictions as a
-    row with empty x and y.
+    row with empty x and y. The file is written atomically (a temporary file renamed into place).
     """
     preds = _as_dict(predictions)
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".npz", ".h5", ".hdf5", ".hdf"):
+        raise ValueError(f"save_predictions writes .csv, .npz or .h5, got {path.name!r}")
+    with atomic_path(path, suffix=suffix) as tmp:
+        _write(preds, tmp, suffix)
+    return path
+
+
+def _write(preds: dict[str, np.ndarray], path: Path, suffix: str) -> None:
     if suffix == ".csv":
         with open(path, "w", newline="") as f:
             w = csv.writer(f)
@@ -310,7 +318,7 @@ def save_predictions(predictions: Mapping[str, object], path) -> Path:
                     w.writerow([k, repr(float(x)), repr(float(y))])
     elif suffix == ".npz":
         np.savez(path, **preds)
-    elif suffix in (".h5", ".hdf5", ".hdf"):
+    else:
         import h5py
 
         with h5py.File(path, "w") as f:
@@ -318,6 +326,3 @@ def save_predictions(predictions: Mapping[str, object], path) -> Path:
                 d = f.create_dataset(k, data=xy)
                 d.attrs["units"] = "px"
                 d.attrs["axes"] = "column, (x, y)"
-    else:
-        raise ValueError(f"save_predictions writes .csv, .npz or .h5, got {path.name!r}")
-    return path
