@@ -54,7 +54,7 @@ def split_path_in(folder: PathLike, split: str) -> Optional[Path]:
     if not files:
         return None
     if (folder / f"{split}.h5") in files:
-        return folder / f"{split}.h5"
+        return member_path(folder, f"{split}.h5", what=f"split {split!r} file")
     raise _unknown("split", split, [f.stem for f in files])
 
 
