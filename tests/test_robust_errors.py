@@ -231,3 +231,29 @@ def test_a_file_that_breaks_the_hdf5_library_is_refused_before_it_is_parsed(fold
         rc, err = out.split("\n", 1) if "\n" in out else (out, "")
         assert rc == "1", out
         assert "differs from the manifest" in one_line_error(err, argv[0])
+
+
+@pytest.mark.parametrize("how", ["hang", "crash"])
+def test_h5_predictions_are_parsed_in_a_child_process_with_a_deadline(tmp_path, monkeypatch, how):
+    """An .h5 predictions file that makes the HDF5 library hang or crash ends in one PredictionsError."""
+    import os
+    import signal
+    import time
+
+    import atomdata.evaluation.inputs as inputs
+    from atomdata.evaluation import save_predictions
+
+    p = save_predictions({"test-00000": [[1.0, 2.0]]}, tmp_path / "p.h5")
+
+    def broken(*args, **kwargs):  # stands in for the library hanging or crashing on a damaged file
+        if how == "hang":
+            time.sleep(3600)
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+    monkeypatch.setattr(inputs, "_read_h5", broken)
+    monkeypatch.setattr(inputs, "H5_READ_TIMEOUT_S", 2.0)
+    t0 = time.monotonic()
+    tally("errors")
+    with pytest.raises(PredictionsError, match="did not finish within 2 s" if how == "hang" else "crashed on it"):
+        load_predictions(p)
+    assert time.monotonic() - t0 < 30
