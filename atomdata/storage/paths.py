@@ -9,6 +9,7 @@ rename) or refuse it.
 """
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Optional
@@ -16,6 +17,9 @@ from typing import Optional
 from atomdata.schema import check_file_name
 
 __all__ = ["UnsafePathError", "cache_dir", "dataset_dir", "member_path", "ensure_inside", "plain_dir"]
+
+
+log = logging.getLogger(__name__)
 
 
 class UnsafePathError(ValueError):
@@ -54,9 +58,7 @@ def member_path(folder: os.PathLike | str, name: str, *, what: str = "file", dro
     p = Path(folder) / name
     if p.is_symlink():
         if drop_link:
-            import logging
-
-            logging.getLogger(__name__).warning("removing the symbolic link %s -> %s (atomdata never reads or writes "
+            log.warning("removing the symbolic link %s -> %s (atomdata never reads or writes "
                                                 "through links in its own folders)", p, os.readlink(p))
             p.unlink()
         else:
