@@ -37,7 +37,8 @@ import numpy as np
 from atomdata.schema import check_xy
 from atomdata.storage import ByteBudget, UnsafePathError, atomic_path, check_size
 
-__all__ = ["load_predictions", "save_predictions", "PredictionsLike", "PredictionsError", "MAX_PREDICTIONS_BYTES"]
+__all__ = ["load_predictions", "save_predictions", "Predictions", "PredictionsLike", "PredictionsError",
+           "MAX_PREDICTIONS_BYTES"]
 
 PredictionsLike = Union[Mapping[str, object], str, os.PathLike]
 #: Largest predictions file accepted [bytes], on disk and once its arrays are read.
@@ -50,8 +51,16 @@ class PredictionsError(ValueError):
     """A predictions file cannot be read (damaged, empty, of the wrong layout, too large or unsafe)."""
 
 
-def _as_dict(d: Mapping) -> dict[str, np.ndarray]:
-    out = {}
+class Predictions(dict):
+    """``{image_id: (N, 2) float64 array of (x, y) px}`` whose arrays were checked by :func:`load_predictions`.
+
+    Handing one to :func:`load_predictions` (as :func:`~atomdata.evaluation.evaluate` and
+    :func:`~atomdata.evaluation.score_split` do) returns it as it is: every array is checked once.
+    """
+
+
+def _as_dict(d: Mapping) -> Predictions:
+    out = Predictions()
     for k, v in d.items():
         key = k.decode() if isinstance(k, bytes) else str(k)
         out[key] = check_xy(v, f"predictions for image {key!r}")
@@ -59,7 +68,7 @@ def _as_dict(d: Mapping) -> dict[str, np.ndarray]:
 
 
 def load_predictions(source: PredictionsLike, *, group: Optional[str] = None,
-                     max_bytes: int = MAX_PREDICTIONS_BYTES) -> dict[str, np.ndarray]:
+                     max_bytes: int = MAX_PREDICTIONS_BYTES) -> Predictions:
     """Read predictions into ``{image_id: (N, 2) float64 array of (x, y) px}``.
 
     Parameters
@@ -73,7 +82,8 @@ def load_predictions(source: PredictionsLike, *, group: Optional[str] = None,
 
     Returns
     -------
-    dict[str, ndarray]
+    Predictions
+        A dict ``{image_id: (N, 2) float64 array}``, marked as checked.
 
     Raises
     ------
@@ -91,6 +101,8 @@ def load_predictions(source: PredictionsLike, *, group: Optional[str] = None,
     >>> p["img-0"].shape
     (1, 2)
     """
+    if isinstance(source, Predictions):
+        return source
     if isinstance(source, Mapping):
         return _as_dict(source)
     path = Path(source)
@@ -120,7 +132,7 @@ def load_predictions(source: PredictionsLike, *, group: Optional[str] = None,
         raise PredictionsError(f"cannot read predictions from {path}: {type(e).__name__}: {e}") from None
 
 
-def _read_csv(path: Path, *, group=None, budget: ByteBudget) -> dict[str, np.ndarray]:
+def _read_csv(path: Path, *, group=None, budget: ByteBudget) -> Predictions:
     rows: dict[str, list] = {}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
@@ -164,7 +176,7 @@ def _npy_header(f, where: str, budget: ByteBudget) -> None:
     budget.take(int(np.prod(shape, dtype=np.float64)) * max(dtype.itemsize, 1))
 
 
-def _read_npz(path: Path, *, group=None, budget: ByteBudget) -> dict[str, np.ndarray]:
+def _read_npz(path: Path, *, group=None, budget: ByteBudget) -> Predictions:
     import zipfile
 
     with zipfile.ZipFile(path) as zf:
@@ -177,7 +189,7 @@ def _read_npz(path: Path, *, group=None, budget: ByteBudget) -> dict[str, np.nda
         return _as_dict({k: z[k] for k in z.files})
 
 
-def _read_npy(path: Path, *, group=None, budget: ByteBudget) -> dict[str, np.ndarray]:
+def _read_npy(path: Path, *, group=None, budget: ByteBudget) -> Predictions:
     with open(path, "rb") as f:
         _npy_header(f, str(path), budget)
     try:
@@ -193,18 +205,18 @@ def _read_npy(path: Path, *, group=None, budget: ByteBudget) -> dict[str, np.nda
         )
     ids = np.asarray(a["image_id"]).astype(str)
     xy = np.column_stack([a["x"], a["y"]]).astype(np.float64)
-    out = {}
+    out = Predictions()
     for k in dict.fromkeys(ids.tolist()):
         out[k] = check_xy(xy[ids == k], f"predictions for image {k!r}")
     return out
 
 
-def _read_h5(path: Path, *, group: Optional[str], budget: ByteBudget) -> dict[str, np.ndarray]:
+def _read_h5(path: Path, *, group: Optional[str], budget: ByteBudget) -> Predictions:
     import h5py
 
     from atomdata.storage.hdf5 import check_self_contained, declared_bytes
 
-    out = {}
+    out = Predictions()
     with h5py.File(path, "r") as f:
         check_self_contained(f, path)
         root = f
@@ -241,7 +253,7 @@ def _h5_child(conn, path: Path, group: Optional[str], limit_bytes: int) -> None:
         conn.close()
 
 
-def _read_h5_isolated(path: Path, *, group: Optional[str], budget: ByteBudget) -> dict[str, np.ndarray]:
+def _read_h5_isolated(path: Path, *, group: Optional[str], budget: ByteBudget) -> Predictions:
     """:func:`_read_h5` in a forked child process with a deadline; in-process where fork is unavailable."""
     import multiprocessing as mp
     import time
@@ -269,7 +281,7 @@ def _read_h5_isolated(path: Path, *, group: Optional[str], budget: ByteBudget) -
                                        f"(exit code {proc.exitcode}); the file is damaged") from None
             tag, body = frame[:1], frame[1:]
             if tag == b".":
-                return out
+                return _as_dict(out)  # checked again here: the child's answer is data, not trusted
             if tag == b"E":
                 kind, _, msg = body.decode("utf-8", "replace").partition("\0")
                 if kind in ("PredictionsError", "UnsafePathError", "SizeLimitError", "ValueError"):
