@@ -10,7 +10,9 @@ Rules (also in docs/development.md):
 * the page runs in an empty temporary folder with an empty ``ATOMDATA_CACHE``, one thread per process,
   and any connection to a host other than this machine raises: the examples must work offline;
 * the published AtomNet weights come from ``../shared/reference`` (``ATOMDATA_ZIATDINOV_WEIGHTS``); a page
-  that opens ``wei_atom.h5`` gets a small file in the Wei layout (``tests/wei_layout.py``).
+  that opens ``wei_atom.h5`` gets a small file in the Wei layout (``tests/wei_layout.py``);
+* a page whose examples need real instrument files carries ``<!-- docs-test: page-tested-by tests/FILE.py -->``:
+  that test runs all of its examples (with the files from ``../shared/reference``) instead of this one.
 """
 from __future__ import annotations
 
@@ -34,6 +36,13 @@ ATOMNET_WEIGHTS = SHARED_REFERENCE / "ziatdinov_atomnet" / "cubic-best_weights.p
 
 _OPEN = re.compile(r"^(?P<indent>[ \t]*)```(?P<lang>[\w-]*)[^\n`]*$")
 _MARKER = re.compile(r"^\s*<!--\s*docs-test:\s*(?P<mode>[a-z-]+)")
+_TESTED_BY = re.compile(r"<!--\s*docs-test:\s*page-tested-by\s+(?P<test>\S+)\s*-->")
+
+
+def page_test_of(path: Path):
+    """The test file that runs this page's examples itself, or None."""
+    m = _TESTED_BY.search(path.read_text(encoding="utf-8"))
+    return m["test"] if m else None
 _BASH = {"bash", "sh", "shell"}
 
 
@@ -67,7 +76,7 @@ def blocks_of(path: Path) -> list[Block]:
             raise AssertionError(f"{page}:{i + 1}: code fence is never closed")
         body = "\n".join(ln[len(indent):] if ln.startswith(indent) else ln for ln in lines[i + 1:j])
         marker = _MARKER.match(previous)
-        mode = marker["mode"] if marker else "run"
+        mode = marker["mode"] if marker and marker["mode"] != "page-tested-by" else "run"
         if mode not in ("run", "parse-only"):
             raise AssertionError(f"{page}:{i}: unknown docs-test mode {mode!r} (known: parse-only)")
         out.append(Block(page, i + 2, lang, body, mode))
@@ -117,7 +126,7 @@ def _parse_only_and_scripts(path: Path) -> list[str]:
         for line, argv in shell_commands(b):
             where = f"{b.page}:{line}"
             for token in argv:
-                if token.startswith("scripts/") and not (REPO / token).is_file():
+                if token.startswith("scripts/") and not (REPO / token).exists():
                     problems.append(f"{where}: {token} does not exist")
             if argv[0] == "atomdata" and b.mode == "parse-only":
                 try:
@@ -218,7 +227,16 @@ def _needs_atomnet(path: Path) -> bool:
     return any('models.get("ziatdinov-atomnet-cubic"' in s[1] for s in page_steps(path) if s[0] == "python")
 
 
-@pytest.mark.parametrize("path", [p for p in PAGES if page_steps(p)], ids=lambda p: p.name)
+def test_pages_tested_elsewhere_name_an_existing_test():
+    for p in PAGES:
+        test = page_test_of(p)
+        if test is not None:
+            assert (REPO / test).is_file(), f"{p.name} says its examples run in {test}, which does not exist"
+            assert p.name in (REPO / test).read_text(), f"{test} does not run {p.name}"
+
+
+@pytest.mark.parametrize("path", [p for p in PAGES if page_steps(p) and not page_test_of(p)],
+                         ids=lambda p: p.name)
 def test_examples_of_the_page_run_as_written(path, tmp_path, request):
     if _needs_atomnet(path):
         request.getfixturevalue("shared_reference")  # fails in CI, skips elsewhere, when it is missing

@@ -1,6 +1,8 @@
 """Scoring command: ``evaluate``."""
 from __future__ import annotations
 
+from atomdata.cli.common import add_engine_options
+
 __all__ = ["COMMANDS"]
 
 
@@ -17,7 +19,8 @@ def cmd_evaluate(args) -> int:
                          model_name=args.model_name, model_version=args.model_version, criteria=criteria,
                          subsets=args.subset or None, missing=args.missing, non_target=args.non_target,
                          out_dir=args.out, plots_dir=args.plots, n_boot=args.n_boot, max_overlays=args.max_overlays,
-                         progress=not args.quiet)
+                         progress=not args.quiet, scheduler=args.scheduler, address=args.address,
+                         workers=args.workers if args.workers else (None if args.scheduler == "dask" else 1))
     from atomdata.evaluation.report import format_markdown
 
     print(format_markdown(report))
@@ -55,6 +58,8 @@ def add_evaluate(sub) -> None:
                    help="Cutoff criterion: RMS accuracy above this (Angstrom) fails.")
     p.add_argument("--max-overlays", type=int, default=6, help="Overlay plots of the worst-scoring images (default 6).")
     p.add_argument("--n-boot", type=int, default=1000, help="Bootstrap replicates for confidence intervals.")
+    add_engine_options(p, what="the scoring of the images",
+                       workers_default="1, here; with --scheduler dask the available CPUs")
     p.add_argument("--quiet", action="store_true", help="No progress bar.")
     p.set_defaults(func=cmd_evaluate)
 

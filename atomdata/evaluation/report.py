@@ -176,6 +176,9 @@ def evaluate(
     seed: int = 0,
     max_overlays: int = 6,
     progress: bool = False,
+    scheduler: str = "processes",
+    workers: Optional[int] = 1,
+    address: Optional[str] = None,
     split_name: str = "test",
 ) -> tuple[EvaluationReport, SplitScores]:
     """Score a split and write the report (and plots): what ``atomdata evaluate`` runs.
@@ -192,8 +195,8 @@ def evaluate(
         Where to write ``report.json``/``per_image.csv``/``summary.md`` and the PNG plots.
     max_overlays : int
         Number of per-image overlay plots (the worst-scoring images).
-    protocol, tolerance_A, subsets, missing, non_target, progress
-        As :func:`score_split`.
+    protocol, tolerance_A, subsets, missing, non_target, progress, scheduler, workers, address
+        As :func:`score_split` (the engine scores the images; reports and plots are made here).
 
     Raises
     ------
@@ -213,7 +216,8 @@ def evaluate(
     predictions = load_predictions(predictions)
     split = open_split(split, split_name, verify=True)  # the checks of `validate --quick`; hashed before parsing
     scores = score_split(predictions, split, protocol=protocol, tolerance_A=tolerance_A, subsets=subsets,
-                         missing=missing, non_target=non_target, progress=progress, verify=False)
+                         missing=missing, non_target=non_target, progress=progress, scheduler=scheduler,
+                         workers=workers, address=address, verify=False)
     report = build_report(scores, model_name=model_name, model_version=model_version, criteria=criteria,
                           n_boot=n_boot, seed=seed)
     if out_dir is not None:

@@ -36,33 +36,75 @@ log = logging.getLogger(__name__)
 #: Models run by default, in report order.
 DEFAULT_MODELS = ("ziatdinov-atomnet-cubic", "lin-atomsegnet", "baseline-peaks")
 
-def _cached_predict(locator, split, indices: Sequence[int], path: Path, *, identity: dict, reuse: bool,
-                    progress: bool, desc: str) -> dict[str, np.ndarray]:
-    """Predictions for ``indices``, reusing those saved at ``path`` by an earlier run with the same ``identity``.
+def _saved_predictions(path: Path, *, identity: dict, reuse: bool, desc: str) -> dict[str, np.ndarray]:
+    """Predictions saved at ``path`` by an earlier run with the same ``identity``, else ``{}``.
 
     ``identity`` (dataset version, split checksum, model and weights) is stored beside the
     predictions (``.json``); saved predictions of another dataset or model are never reused.
     """
-    from atomdata.evaluation import load_predictions, save_predictions
-    from atomdata.models.predict import predict_split
+    from atomdata.evaluation import load_predictions
 
-    ids = list(split.image_ids)
     meta = path.with_suffix(".json")
-    have: dict = {}
     if reuse and path.exists() and meta.exists():
         if json.loads(meta.read_text()) == identity:
-            have = load_predictions(path)
-        else:
-            log.info("%s: saved predictions at %s are for another dataset or model; predicting anew", desc, path)
-    todo = [i for i in indices if ids[i] not in have]
-    if have:
-        log.info("%s: reusing %d saved predictions from %s, predicting %d", desc, len(indices) - len(todo), path,
-                 len(todo))
-    if todo:
-        have.update(predict_split(locator, split, indices=todo, progress=progress, desc=desc))
-        save_predictions(have, path)
-        meta.write_text(json.dumps(identity, indent=2))
-    return {ids[i]: have[ids[i]] for i in indices}
+            return load_predictions(path)
+        log.info("%s: saved predictions at %s are for another dataset or model; predicting anew", desc, path)
+    return {}
+
+
+def _predict_all(plans: list[dict], *, scheduler: str, workers: Optional[int], address: Optional[str],
+                 progress: bool) -> None:
+    """Fill ``plan["preds"]`` of every plan (one model on one split), predicting the images not saved yet.
+
+    All models' images go through one task runner, interleaved, so the models run in parallel
+    with each other on the workers there are; each worker builds each model once.
+    """
+    from atomdata.build.engine import task_runner
+    from atomdata.evaluation import save_predictions
+    from atomdata.models.parallel import PredictionJob, predict_jobs, preload
+    from atomdata.storage import atomic_path
+
+    jobs = []
+    for k, p in enumerate(plans):
+        ids = list(p["split"].image_ids)
+        p["have"] = _saved_predictions(p["path"], identity=p["identity"], reuse=p["reuse"], desc=p["desc"])
+        todo = [i for i in p["indices"] if ids[i] not in p["have"]]
+        if p["have"]:
+            log.info("%s: reusing %d saved predictions from %s, predicting %d", p["desc"], len(p["indices"]) - len(todo),
+                     p["path"], len(todo))
+        if todo:
+            jobs.append(PredictionJob(k, p["spec"], p["split"], todo))
+    if jobs:
+        specs = list({p["spec"]: None for p in plans})
+        preload(specs, [next(p["locator"] for p in plans if p["spec"] == s) for s in specs])
+        plugins = []
+        if scheduler == "dask":
+            from atomdata.models.dask_plugin import PreloadLocators
+
+            plugins = [PreloadLocators(specs)]
+        n = sum(len(j.indices) for j in jobs)
+        def save(k, preds):  # finished images are on disk (atomically): an interrupted run resumes from them
+            p = plans[k]
+            p["have"].update(preds)
+            with atomic_path(p["path"], suffix=p["path"].suffix) as tmp:
+                save_predictions(p["have"], tmp)
+            p["path"].with_suffix(".json").write_text(json.dumps(p["identity"], indent=2))
+
+        with task_runner(scheduler, workers=workers, address=address, plugins=plugins,
+                         announce=lambda line: log.info("%s", line)) as runner:
+            predict_jobs(jobs, runner=runner if runner.workers > 1 or runner.client else None, progress=progress,
+                         desc=f"predict {n} images ({len(specs)} models)", checkpoint=save)
+    for p in plans:
+        ids = list(p["split"].image_ids)
+        p["preds"] = {ids[i]: p["have"][ids[i]] for i in p["indices"]}
+
+
+def _spec_of(name: str, locator):
+    """The :class:`~atomdata.models.parallel.LocatorSpec` that rebuilds ``locator`` in a worker."""
+    from atomdata.models.parallel import LocatorSpec
+
+    path = (locator.describe().get("weights") or {}).get("path")
+    return LocatorSpec.of(name, weights=path) if path else LocatorSpec.of(name)
 
 
 @dataclass
@@ -115,7 +157,8 @@ def _sweep_indices(split, max_seeds: Optional[int]) -> list[int]:
 def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[str] = DEFAULT_MODELS,
               protocol: str = "one_to_one", tolerance_A: Optional[float] = None, train_missing: bool = True,
               n_boot: int = 1000, max_seeds: Optional[int] = None,
-              reuse_predictions: bool = True, progress: bool = True) -> ReproductionResult:
+              reuse_predictions: bool = True, progress: bool = True, scheduler: str = "processes",
+              workers: Optional[int] = None, address: Optional[str] = None) -> ReproductionResult:
     """Run every model on the benchmark and compare its cutoffs with the published ones.
 
     Parameters
@@ -140,6 +183,15 @@ def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[
     reuse_predictions : bool
         Reuse predictions saved in ``out_dir`` by an earlier or interrupted run of the
         same dataset (``<model>/predictions_<split>.npz``); only missing images are predicted.
+    scheduler : {"processes", "dask"}
+        Where the model predictions run: a local process pool (default) or Dask (a LocalCluster,
+        or the cluster at ``address``; ``pip install 'atomdata[dask]'``). The models run in
+        parallel with each other; each worker builds each model once and uses one torch thread.
+    workers : int, optional
+        Worker processes for the predictions (default: the CPUs available; 1: in this process,
+        with torch's default threads).
+    address : str, optional
+        Scheduler address of a running Dask cluster (the weights files must be readable there).
 
     Returns
     -------
@@ -166,6 +218,7 @@ def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[
     sweeps = sorted({str(test.subsets[i]) for i in test_idx})
     result = ReproductionResult(out_dir=out, dataset_dir=data_dir)
     cutoffs_by_model: dict = {}
+    plans: list[dict] = []
     for name in models:
         t = time.perf_counter()
         locator, reason = _get_locator(name, train_missing=train_missing, quick=quick, data_dir=data_dir,
@@ -181,27 +234,33 @@ def reproduce(out_dir=None, *, quick: bool = False, data=None, models: Sequence[
         identity = {"dataset": manifest.name, "version": manifest.version, "model": name,
                     "model_version": str(desc.get("version")),
                     "weights_sha256": (desc.get("weights") or {}).get("sha256")}
-        t = time.perf_counter()
-        preds = _cached_predict(locator, test, test_idx, model_dir / "predictions_test.npz",
-                                identity=dict(identity, split_sha256=manifest.splits["test"].sha256),
-                                reuse=reuse_predictions, progress=progress, desc=f"{name} test")
-        timings[f"{name}: predict test ({len(preds)} images)"] = time.perf_counter() - t
-        report, _ = evaluate(preds, test, protocol=protocol, tolerance_A=tolerance_A, model_name=name,
-                             model_version=str(desc.get("version")), subsets=sweeps, missing="skip",
-                             out_dir=model_dir / "test",
-                             plots_dir=model_dir / "test" / "plots", n_boot=n_boot, max_overlays=4)
-        cutoffs_by_model[name] = report.cutoffs
+        common = {"name": name, "locator": locator, "spec": _spec_of(name, locator), "reuse": reuse_predictions,
+                  "version": str(desc.get("version")), "dir": model_dir}
+        plans.append(dict(common, kind="test", split=test, indices=test_idx, desc=f"{name} test",
+                          path=model_dir / "predictions_test.npz",
+                          identity=dict(identity, split_sha256=manifest.splits["test"].sha256)))
         if gen is not None:
-            t = time.perf_counter()
-            gpreds = _cached_predict(locator, gen, range(len(gen)), model_dir / "predictions_generality.npz",
-                                     identity=dict(identity, split_sha256=manifest.splits["generality"].sha256),
-                                     reuse=reuse_predictions, progress=progress, desc=f"{name} generality")
-            timings[f"{name}: predict generality ({len(gpreds)} images)"] = time.perf_counter() - t
-            greport, _ = evaluate(gpreds, gen, protocol=protocol, tolerance_A=tolerance_A, model_name=name,
-                                  model_version=str(desc.get("version")), out_dir=model_dir / "generality",
+            plans.append(dict(common, kind="generality", split=gen, indices=list(range(len(gen))),
+                              desc=f"{name} generality", path=model_dir / "predictions_generality.npz",
+                              identity=dict(identity, split_sha256=manifest.splits["generality"].sha256)))
+    t = time.perf_counter()
+    _predict_all(plans, scheduler=scheduler, workers=workers, address=address, progress=progress)
+    timings[f"predict ({sum(len(p['preds']) for p in plans)} images, {len(plans)} model x split)"] = (
+        time.perf_counter() - t)
+    for p in plans:
+        name, model_dir = p["name"], p["dir"]
+        if p["kind"] == "test":
+            report, _ = evaluate(p["preds"], test, protocol=protocol, tolerance_A=tolerance_A, model_name=name,
+                                 model_version=p["version"], subsets=sweeps, missing="skip",
+                                 out_dir=model_dir / "test", plots_dir=model_dir / "test" / "plots", n_boot=n_boot,
+                                 max_overlays=4)
+            cutoffs_by_model[name] = report.cutoffs
+            result.models_run.append(name)
+        else:
+            greport, _ = evaluate(p["preds"], gen, protocol=protocol, tolerance_A=tolerance_A, model_name=name,
+                                  model_version=p["version"], out_dir=model_dir / "generality",
                                   plots_dir=model_dir / "generality" / "plots", n_boot=n_boot, max_overlays=4)
             result.generality[name] = {k: v.model_dump() for k, v in greport.aggregates.items()}
-        result.models_run.append(name)
     result.comparison = compare_cutoffs(cutoffs_by_model)
     for material in sorted({c.subset.split("_sim_")[0] for cs in cutoffs_by_model.values() for c in cs}):
         by_model = {m: [c for c in cs if c.subset.startswith(material + "_sim_")] for m, cs in cutoffs_by_model.items()}
