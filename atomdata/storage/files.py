@@ -129,9 +129,24 @@ _held: dict[tuple[int, str], int] = {}
 _held_guard = threading.Lock()
 
 
+def _refuse_while_bootstrapping() -> None:
+    """A process being started by multiprocessing (spawn) re-runs an unguarded script: never wait for a lock there.
+
+    Its parent holds the lock and waits for this process to start, so waiting would hang both;
+    raise the error multiprocessing itself gives for that mistake instead.
+    """
+    from multiprocessing import process
+
+    if getattr(process.current_process(), "_inheriting", False):
+        raise RuntimeError("a folder lock was requested while multiprocessing is starting this process (spawn): "
+                           "the script's main code runs again in every worker process. Guard it with "
+                           "`if __name__ == '__main__':`")
+
+
 @contextmanager
 def _reentrant(key: str) -> Iterator[bool]:
     """Yields True when this process already holds lock ``key`` (a nested call), counting the nesting."""
+    _refuse_while_bootstrapping()
     k = (os.getpid(), key)
     with _held_guard:
         nested = k in _held
