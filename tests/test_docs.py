@@ -167,20 +167,25 @@ def _offline():
     socket.getaddrinfo = guarded_getaddrinfo
 
 
-_offline()
-namespace = {"__name__": "__main__"}
-started = time.perf_counter()
-for kind, payload, where in json.load(open(sys.argv[1])):
-    print(f"### {where} (at {time.perf_counter() - started:.1f} s)", flush=True)
-    if kind == "python":
-        exec(compile(payload, where.rsplit(":", 1)[0], "exec"), namespace)
-    else:
-        from atomdata.cli import main
+def _run():
+    _offline()
+    namespace = {"__name__": "__main__"}
+    started = time.perf_counter()
+    for kind, payload, where in json.load(open(sys.argv[1])):
+        print(f"### {where} (at {time.perf_counter() - started:.1f} s)", flush=True)
+        if kind == "python":
+            exec(compile(payload, where.rsplit(":", 1)[0], "exec"), namespace)
+        else:
+            from atomdata.cli import main
 
-        code = main(payload)
-        if code != 0:
-            sys.exit(f"{where}: `atomdata {' '.join(payload)}` exited with {code}")
-print(f"### done (at {time.perf_counter() - started:.1f} s)", flush=True)
+            code = main(payload)
+            if code != 0:
+                sys.exit(f"{where}: `atomdata {' '.join(payload)}` exited with {code}")
+    print(f"### done (at {time.perf_counter() - started:.1f} s)", flush=True)
+
+
+if __name__ == "__main__":  # worker processes started by "spawn" (Dask) import this file without running it
+    _run()
 '''
 
 
