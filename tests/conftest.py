@@ -15,6 +15,13 @@ def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """With ATOMDATA_ROBUSTNESS_TALLY set, write the robustness suite's case counts (tests/robust.py)."""
+    import robust
+
+    robust.write_tally()
+
+
 def pytest_collection_modifyitems(config, items):
     if config.getoption("--runslow"):
         return
@@ -29,6 +36,14 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own empty ATOMDATA_CACHE, so nothing leaks between tests or from the user."""
     monkeypatch.setenv("ATOMDATA_CACHE", str(tmp_path_factory.mktemp("atomdata-cache")))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _trust_test_builder(monkeypatch):
+    """Registries written by the tests may name the tiny test builder (tests/tiny_dataset.py) besides atomdata's own."""
+    from atomdata.sources import registry
+
+    monkeypatch.setitem(registry.TRUSTED_BUILDERS, "tiny_dataset:build", frozenset({"name", "version", "seed"}))
 
 
 @pytest.fixture

@@ -11,6 +11,12 @@ builds only the missing ones. Each split is then merged into ``<out>/<split>.h5`
 (gzip-compressed), ``manifest.json`` is written with the SHA-256 of every split file,
 and the shards are removed.
 
+One build at a time per output folder: :func:`build_dataset` holds the folder's lock
+(:func:`atomdata.storage.folder_lock`), so a second build into the same folder waits for the
+first, then finds its splits done. A split counts as done only when its file's SHA-256
+matches the manifest written by the same recipe, so a rerun repairs a damaged or replaced
+split file; temporary files of a killed run are deleted.
+
 Two builds of the same version give byte-identical split files.
 """
 from __future__ import annotations
@@ -33,8 +39,11 @@ from atomdata.storage import (
     SplitWriter,
     atomic_path,
     dataset_dir,
+    folder_lock,
     merge_splits,
+    plain_dir,
     read_manifest,
+    remove_stale_temporaries,
     sha256_file,
     write_manifest,
 )
@@ -112,14 +121,15 @@ def _shard_done(path: Path, n_expected: int) -> bool:
 
 
 def _split_done(out: Path, split: str, recipe: Recipe) -> bool:
+    """True when ``<out>/<split>.h5`` holds exactly the bytes the manifest of this recipe lists (full SHA-256)."""
     try:
         man = read_manifest(out)
     except Exception:
         return False
     info = man.splits.get(split)
     f = out / f"{split}.h5"
-    return (info is not None and man.generator.get("fingerprint") == recipe.fingerprint() and f.exists()
-            and f.stat().st_size == info.size_bytes)
+    return (info is not None and man.generator.get("fingerprint") == recipe.fingerprint() and f.is_file()
+            and not f.is_symlink() and f.stat().st_size == info.size_bytes and sha256_file(f) == info.sha256)
 
 
 def _announce(line: str) -> None:
@@ -230,8 +240,10 @@ def build_dataset(
 
     Notes
     -----
-    Resumable: finished shards of an interrupted run are kept and reused;
-    splits already built under the same recipe are skipped.
+    Resumable: finished shards of an interrupted run are kept and reused; splits
+    already built under the same recipe (their SHA-256 matching the manifest) are
+    skipped, and a damaged or replaced split file is built again. One build at a time
+    per folder: a second build into ``out_dir`` waits for the first (a folder lock).
 
     Examples
     --------
@@ -240,8 +252,6 @@ def build_dataset(
     >>> sorted(p.name for p in out.iterdir())
     ['manifest.json', 'val.h5']
     """
-    from tqdm.auto import tqdm
-
     rec = recipe if recipe is not None else get_recipe(name, version, quick=quick)
     wanted = list(rec.splits) if splits is None else list(splits)
     for s in wanted:
@@ -256,11 +266,20 @@ def build_dataset(
     if shared_fs is None:
         shared_fs = address is None
     out = Path(out_dir) if out_dir is not None else dataset_dir(rec.dataset_name, rec.version)
-    out.mkdir(parents=True, exist_ok=True)
-    shard_dir = out / f".shards-{rec.fingerprint()}"
-    shard_dir.mkdir(exist_ok=True)
-    for tmp in shard_dir.glob(".*.tmp*"):  # half-written shards of an interrupted run
-        tmp.unlink(missing_ok=True)
+    with folder_lock(out, what=f"building {rec.dataset_name} {rec.version}"):
+        _build_locked(rec, out, wanted, workers=workers, progress=progress, keep_shards=keep_shards,
+                      compression=compression, scheduler=scheduler, address=address, shared_fs=shared_fs)
+    return out
+
+
+def _build_locked(rec: Recipe, out: Path, wanted: list[str], *, workers: int, progress: bool, keep_shards: bool,
+                  compression: Optional[str], scheduler: str, address: Optional[str], shared_fs: bool) -> None:
+    """The build proper, run while holding ``out``'s lock."""
+    from tqdm.auto import tqdm
+
+    remove_stale_temporaries(out)  # half-written split files and manifests of a killed run
+    shard_dir = plain_dir(out / f".shards-{rec.fingerprint()}", what="shard folder")
+    remove_stale_temporaries(shard_dir)  # half-written shards
 
     todo_splits = [s for s in wanted if not _split_done(out, s, rec)]
     tasks, shard_lists, total, done = [], {}, 0, 0
@@ -294,10 +313,9 @@ def build_dataset(
         infos[s] = _split_info(out / f"{s}.h5")
     write_manifest(out, _manifest(rec, infos))
     if keep_shards:
-        return out
+        return
     for s in todo_splits:
         for p in shard_lists[s]:
             p.unlink(missing_ok=True)
     if not any(shard_dir.iterdir()):
         shutil.rmtree(shard_dir, ignore_errors=True)
-    return out

@@ -1,8 +1,9 @@
 """The ``atomdata`` command line: a thin shell over the library functions.
 
 Each sub-command parses its arguments and calls one public function; nothing
-here does work a script could not do by calling the same function. Errors
-print one line naming the problem (exit 1); ``--debug`` shows the traceback.
+here does work a script could not do by calling the same function. Every error
+prints one line naming the problem (exit 1), whatever its type; ``--debug`` shows
+the traceback.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Optional
 from atomdata._version import __version__
 from atomdata.cli import data, microscope, models, reproduction, scoring
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "error_line"]
 
 #: Functions that add one sub-command each, in help order.
 _COMMANDS = [*data.COMMANDS, *scoring.COMMANDS, *models.COMMANDS, *microscope.COMMANDS, *reproduction.COMMANDS]
@@ -45,12 +46,28 @@ def main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, KeyError, OSError, RuntimeError, ImportError) as e:
+    except Exception as e:
         if args.debug:
             raise
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"atomdata {args.command}: error: {msg}", file=sys.stderr)
+        print(f"atomdata {args.command}: error: {error_line(e)}", file=sys.stderr)
         return 1
+
+
+def error_line(e: BaseException) -> str:
+    """One line describing error ``e``: its message (lines joined); the type too for an unexpected kind of error.
+
+    Examples
+    --------
+    >>> error_line(ValueError("pixel_size_A must be > 0, got -0.1"))
+    'pixel_size_A must be > 0, got -0.1'
+    >>> error_line(ZeroDivisionError("division by zero"))
+    'ZeroDivisionError: division by zero (unexpected: rerun with --debug for the traceback)'
+    """
+    msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+    msg = " ".join(part.strip() for part in msg.splitlines() if part.strip()) or type(e).__name__
+    if not isinstance(e, (ValueError, FileNotFoundError, KeyError, OSError, RuntimeError, ImportError)):
+        msg = f"{type(e).__name__}: {msg} (unexpected: rerun with --debug for the traceback)"
+    return msg
 
 
 if __name__ == "__main__":  # pragma: no cover

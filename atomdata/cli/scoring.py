@@ -30,7 +30,8 @@ def cmd_evaluate(args) -> int:
     from atomdata.evaluation import Criteria, evaluate
     from atomdata.sources import open_split
 
-    split = open_split(args.data, args.split or "test", name=args.dataset)
+    # the checks of `validate --quick`, the manifest's SHA-256 compared before the file is parsed
+    split = open_split(args.data, args.split or "test", name=args.dataset, verify=True)
     if "instances" in getattr(split, "array_names", []):  # a segmentation split (HRTEM task)
         return cmd_evaluate_segmentation(args, split)
     criteria = Criteria(id_recall_min=args.recall_min, id_precision_min=args.precision_min,
@@ -38,7 +39,8 @@ def cmd_evaluate(args) -> int:
     from atomdata.evaluation.inputs import load_predictions
 
     preds = load_predictions(args.predictions, group=args.h5_group)
-    report, _ = evaluate(preds, split, protocol=args.protocol, tolerance_A=args.tolerance_A,
+    report, _ = evaluate(preds, split, verify=False, protocol=args.protocol,
+                         tolerance_A=args.tolerance_A,
                          model_name=args.model_name, model_version=args.model_version, criteria=criteria,
                          subsets=args.subset or None, missing=args.missing, non_target=args.non_target,
                          out_dir=args.out, plots_dir=args.plots, n_boot=args.n_boot, max_overlays=args.max_overlays,

@@ -179,6 +179,8 @@ def evaluate(
     scheduler: str = "processes",
     workers: Optional[int] = 1,
     address: Optional[str] = None,
+    split_name: str = "test",
+    verify: bool = True,
 ) -> tuple[EvaluationReport, SplitScores]:
     """Score a split and write the report (and plots): what ``atomdata evaluate`` runs.
 
@@ -188,12 +190,23 @@ def evaluate(
         ``{image_id: (N, 2) array of (x, y) px}`` or a predictions file.
     split : SplitLike, path-like or str
         The split to score against: anything :func:`atomdata.sources.open_split` resolves.
+    split_name : str
+        Which split of a dataset folder (default ``"test"``).
+    verify : bool
+        Run :func:`atomdata.storage.verify_split` before scoring (default). Pass False only for a
+        split the caller opened with ``open_split(..., verify=True)``.
     out_dir, plots_dir : path-like, optional
         Where to write ``report.json``/``per_image.csv``/``summary.md`` and the PNG plots.
     max_overlays : int
         Number of per-image overlay plots (the worst-scoring images).
     protocol, tolerance_A, subsets, missing, non_target, progress, scheduler, workers, address
         As :func:`score_split` (the engine scores the images; reports and plots are made here).
+
+    Raises
+    ------
+    SplitFormatError
+        The split fails the checks of ``atomdata validate --quick`` (see
+        :func:`atomdata.storage.verify_split`): nothing is scored.
     model_name, model_version, criteria, n_boot, seed
         As :func:`build_report`.
 
@@ -205,10 +218,10 @@ def evaluate(
     from atomdata.sources import open_split
 
     predictions = load_predictions(predictions)
-    split = open_split(split, "test")
+    split = open_split(split, split_name, verify=verify)  # the checks of `validate --quick`; hashed before parsing
     scores = score_split(predictions, split, protocol=protocol, tolerance_A=tolerance_A, subsets=subsets,
                          missing=missing, non_target=non_target, progress=progress, scheduler=scheduler,
-                         workers=workers, address=address)
+                         workers=workers, address=address, verify=False)
     report = build_report(scores, model_name=model_name, model_version=model_version, criteria=criteria,
                           n_boot=n_boot, seed=seed)
     if out_dir is not None:

@@ -156,6 +156,7 @@ def score_split(
     scheduler: str = "processes",
     workers: Optional[int] = 1,
     address: Optional[str] = None,
+    verify: bool = True,
 ) -> SplitScores:
     """Score predictions for every image of a split.
 
@@ -192,6 +193,11 @@ def score_split(
         Worker processes (default 1: score here, one image after another; None: the CPUs available).
     address : str, optional
         Scheduler address of a running Dask cluster.
+    verify : bool
+        Refuse a split that fails the checks of ``atomdata validate --quick``
+        (:func:`atomdata.storage.verify_split`; a split file listed in a ``manifest.json`` is
+        hashed before it is parsed). Pass False only for a split verified already
+        (:func:`~atomdata.evaluation.evaluate` opens it with ``verify=True``).
 
     Returns
     -------
@@ -202,13 +208,18 @@ def score_split(
     ValueError
         Unknown image ids (named, with a few valid ids), missing predictions
         with ``missing="error"``, bad arrays, swapped axes.
+    SplitFormatError
+        The split fails the checks of ``atomdata validate --quick``
+        (:func:`atomdata.storage.verify_split`): damaged label arrays (offsets, species
+        codes, positions), or a split file whose SHA-256 differs from the
+        ``manifest.json`` beside it. Nothing is scored.
     """
     rule = ScoringRule.make(protocol=protocol, tolerance_A=tolerance_A, edge_fraction=edge_fraction,
                             edge_px=edge_px, non_target=non_target)
     if missing not in ("error", "empty", "skip"):
         raise ValueError(f"missing must be 'error', 'empty' or 'skip', got {missing!r}")
     preds = load_predictions(predictions)  # every array checked once here: (N, 2) finite (x, y) px
-    split = open_split(split, "test")
+    split = open_split(split, "test", verify=verify)  # a damaged or changed split is never scored
     ids = list(split.image_ids)
     all_subsets = [str(s) for s in split.subsets]
     known = set(ids)

@@ -14,7 +14,7 @@ This is the lowest layer of atomdata: it imports nothing else of the package.
 """
 from __future__ import annotations
 
-from atomdata.schema.checks import check_finite, check_image, check_pixel_size, check_xy
+from atomdata.schema.checks import MAX_POSITION_PX, check_file_name, check_finite, check_image, check_pixel_size, check_xy
 from atomdata.schema.columns import Column, ColumnSet
 from atomdata.schema.constants import SCHEMA_VERSION, SPLITS
 from atomdata.schema.export import json_schemas
@@ -49,4 +49,6 @@ __all__ = [
     "check_pixel_size",
     "check_image",
     "check_finite",
+    "check_file_name",
+    "MAX_POSITION_PX",
 ]

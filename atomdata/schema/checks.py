@@ -12,7 +12,11 @@ from typing import Optional
 
 import numpy as np
 
-__all__ = ["check_xy", "check_pixel_size", "check_image", "check_finite"]
+__all__ = ["check_xy", "check_pixel_size", "check_image", "check_finite", "check_file_name", "MAX_POSITION_PX"]
+
+#: Largest |x| or |y| [px] a position may have: far beyond any image, far below float64 overflow of
+#: squared distances (positions of 1e300 px would overflow the k-d tree's distance sums).
+MAX_POSITION_PX = 1e9
 
 
 def check_xy(xy, name: str = "positions") -> np.ndarray:
@@ -37,6 +41,13 @@ def check_xy(xy, name: str = "positions") -> np.ndarray:
         raise ValueError(
             f"{name} row {i} is not finite: {a[i].tolist()} (x, y px); {int(bad.sum())} such row(s). "
             "Remove NaN/inf positions before scoring."
+        )
+    far = (np.abs(a) > MAX_POSITION_PX).any(axis=1)
+    if far.any():
+        i = int(np.flatnonzero(far)[0])
+        raise ValueError(
+            f"{name} row {i} is {a[i].tolist()} (x, y px): positions must lie within +-{MAX_POSITION_PX:g} px; "
+            f"{int(far.sum())} such row(s). Check the units (pixels, not metres or Angstrom)."
         )
     return a
 
@@ -90,3 +101,42 @@ def check_finite(name: str, value: Optional[float]) -> Optional[float]:
     if value is not None and not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return value
+
+
+def check_file_name(name, *, what: str = "file name") -> str:
+    """Return ``name`` if it is safe as one file name inside a folder, else raise ``ValueError``.
+
+    The one rule for every name read from data (a manifest's split files, a registry's
+    files, dataset names and versions) that becomes a path: a single, non-empty path
+    component -- no ``/`` or ``\\``, not ``.`` or ``..``, no NUL or control character, at
+    most 255 bytes -- that does not start with ``.`` (hidden names are atomdata's own:
+    locks, partial downloads, temporary files, verification stamps). So
+    ``folder / name`` always stays directly inside ``folder``.
+
+    Examples
+    --------
+    >>> check_file_name("test.h5")
+    'test.h5'
+    >>> check_file_name("../secret")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: file name '../secret' is not a plain file name: it contains a path separator; ...
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"{what} must be a string, got {type(name).__name__} {name!r}")
+    problem = None
+    if not name:
+        problem = "it is empty"
+    elif "/" in name or "\\" in name:
+        problem = "it contains a path separator"
+    elif name in (".", ".."):
+        problem = "it names a folder, not a file"
+    elif name.startswith("."):
+        problem = "hidden names (starting with '.') are reserved for atomdata's own files"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        problem = "it contains a control character"
+    elif len(name.encode("utf-8", "surrogatepass")) > 255:
+        problem = "it is longer than 255 bytes"
+    if problem:
+        raise ValueError(f"{what} {name!r} is not a plain file name: {problem}; "
+                         "expected a name such as 'test.h5' directly inside its folder")
+    return name

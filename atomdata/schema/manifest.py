@@ -6,6 +6,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from atomdata.schema.checks import check_file_name
 from atomdata.schema.constants import SCHEMA_VERSION
 
 __all__ = ["SplitInfo", "Creator", "DatasetManifest"]
@@ -25,6 +26,11 @@ class SplitInfo(BaseModel):
     n_columns: int = Field(ge=0, description="Number of labelled columns (all species).")
     subsets: dict[str, int] = Field(default_factory=dict, description="Images per subset.")
     url: Optional[str] = Field(default=None, description="Public HTTPS URL of the file, if published.")
+
+    @field_validator("file")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        return check_file_name(v, what="split file name")
 
 
 class Creator(BaseModel):

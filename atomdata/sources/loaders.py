@@ -49,7 +49,16 @@ from typing import Optional, Union
 
 from atomdata.sources.download import ChecksumError, DownloadError, download, verify_file
 from atomdata.sources.registry import DEFAULT_DATASET, DatasetVersion, Registry, RegistryFile, load_registry
-from atomdata.storage import MANIFEST_NAME, SplitFormatError, dataset_dir, read_manifest
+from atomdata.storage import (
+    MANIFEST_NAME,
+    SplitFormatError,
+    UnsafePathError,
+    dataset_dir,
+    folder_lock,
+    member_path,
+    read_manifest,
+    remove_stale_temporaries,
+)
 
 __all__ = ["SOURCES", "DatasetUnavailableError", "load", "check_wei_layout"]
 
@@ -123,18 +132,18 @@ def load(
     >>> test = atomdata.load(version="1.0", split="test")       # doctest: +SKIP
     >>> folder = atomdata.load("wei_atom_locating", sources=("cache", "https"))  # doctest: +SKIP
     """
-    import filelock
-
     bad = [s for s in sources if s not in SOURCES]
     if bad or not sources:
         raise ValueError(f"Unknown source(s) {bad or list(sources)!r}. Valid sources: {', '.join(SOURCES)}.")
     entry = load_registry(registry).resolve(name, version)
     files = entry.files_for(split)  # validates the split name
     dest = dataset_dir(entry.name, entry.version, cache_dir)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     what = entry.label + (f" split {split!r}" if split else "")
     reasons: list[str] = []
-    with filelock.FileLock(str(dest.parent / f".{entry.version}.lock")):
+    with folder_lock(dest, what=f"fetching {entry.label}"):
+        remove_stale_temporaries(dest)
+        for f in entry.files:  # the cache holds no links: a link where a file belongs is removed, never followed
+            member_path(dest, f.file, drop_link=True)
         for source in sources:
             try:
                 _FETCH[source](entry, dest, files, progress)
@@ -158,15 +167,19 @@ def load(
         return dest
     from atomdata.sources.splitfile import open_split_file
 
-    return open_split_file(dest / entry.split_file(split).file)
+    return open_split_file(member_path(dest, entry.split_file(split).file))
 
 
 # -- verification ---------------------------------------------------------------------------
 def _read_stamps(dest: Path) -> dict:
+    p = dest / _STAMPS
+    if p.is_symlink():
+        return {}
     try:
-        return json.loads((dest / _STAMPS).read_text())
+        stamps = json.loads(p.read_text())
     except (OSError, ValueError):
         return {}
+    return stamps if isinstance(stamps, dict) else {}
 
 
 def _write_stamps(dest: Path, stamps: dict) -> None:
@@ -218,7 +231,7 @@ def _expected(entry: DatasetVersion, dest: Path, f: RegistryFile) -> Optional[st
 
 
 def _verify_one(entry: DatasetVersion, dest: Path, f: RegistryFile, stamps: dict) -> None:
-    path = dest / f.file
+    path = member_path(dest, f.file)
     if not path.is_file():
         raise _Skip(f"{path} is missing")
     expected = _expected(entry, dest, f)
@@ -264,14 +277,14 @@ def _verify_all(entry: DatasetVersion, dest: Path, files: list[RegistryFile]) ->
 
 # -- sources ------------------------------------------------------------------------------
 def _from_cache(entry: DatasetVersion, dest: Path, files, progress: bool) -> None:
-    if not dest.is_dir():
+    if not any(member_path(dest, f.file).exists() for f in entry.files):
         raise _Skip(f"nothing cached at {dest}")
     try:
         _verify_all(entry, dest, files)
     except (ChecksumError, SplitFormatError) as e:
         # keep the cache clean: delete files whose own bytes are wrong, so the next source replaces them
         for f in files:
-            p = dest / f.file
+            p = member_path(dest, f.file)
             try:
                 if f.file == MANIFEST_NAME:
                     verify_file(p, sha256=f.sha256, size_bytes=f.size_bytes)
@@ -294,8 +307,7 @@ def _from_foundry(entry: DatasetVersion, dest: Path, files, progress: bool) -> N
         from atomdata.sources.foundry import FoundryUnavailable, fetch_with_foundry
     except ImportError as e:
         raise _Skip(f"Foundry access is not available ({e}); pip install 'atomdata[foundry]'") from None
-    staging = dest.parent / f".{dest.name}.foundry"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = _fresh(dest.parent / f".{dest.name}.foundry")
     try:
         try:
             fetch_with_foundry(entry.source_id, staging, files=[f.file for f in files])
@@ -303,15 +315,15 @@ def _from_foundry(entry: DatasetVersion, dest: Path, files, progress: bool) -> N
             raise _Skip(str(e)) from None
         dest.mkdir(parents=True, exist_ok=True)
         for f in files:
-            got = staging / f.file
-            if not got.is_file():
+            got = member_path(staging, f.file)
+            if not got.is_file() or got.is_symlink():
                 raise RuntimeError(f"Foundry did not deliver {f.file} of {entry.source_id}")
             if f.sha256 is not None:
                 verify_file(got, sha256=f.sha256, size_bytes=f.size_bytes)
         for f in sorted(files, key=lambda f: f.file == MANIFEST_NAME):  # manifest last
-            os.replace(staging / f.file, dest / f.file)
+            os.replace(member_path(staging, f.file), member_path(dest, f.file))
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        _fresh(staging, create=False)
 
 
 def _from_https(entry: DatasetVersion, dest: Path, files, progress: bool) -> None:
@@ -323,20 +335,42 @@ def _from_https(entry: DatasetVersion, dest: Path, files, progress: bool) -> Non
         if f.sha256 is None and entry.reader == "atomdata" and f.file == MANIFEST_NAME:
             raise _Skip(f"the registry has no checksum for {f.file}, so a download could not be verified")
     for f in sorted(files, key=lambda f: f.file != MANIFEST_NAME):  # manifest first: it checks the rest
-        download(f.url, dest / f.file, sha256=_expected(entry, dest, f) if f.split else f.sha256,
+        download(f.url, member_path(dest, f.file), sha256=_expected(entry, dest, f) if f.split else f.sha256,
                  size_bytes=f.size_bytes, progress=progress)
+
+
+def _fresh(folder: Path, *, create: bool = True) -> Path:
+    """Remove ``folder`` (a link there: the link only) and, with ``create``, make it again, empty."""
+    if folder.is_symlink() or folder.is_file():
+        folder.unlink()
+    elif folder.exists():
+        shutil.rmtree(folder)
+    if create:
+        folder.mkdir(parents=True)
+    return folder
+
+
+def _trusted_builder(entry: DatasetVersion):
+    """The builder callable of an entry: only one of TRUSTED_BUILDERS, with only its trusted options."""
+    from atomdata.sources.registry import TRUSTED_BUILDERS
+
+    recipe = entry.build
+    allowed = TRUSTED_BUILDERS.get(recipe.function)
+    if allowed is None or set(recipe.options) - allowed:
+        raise UnsafePathError(f"the registry's build recipe {recipe.function} {sorted(recipe.options)} is not one of "
+                              f"atomdata's builders ({', '.join(sorted(TRUSTED_BUILDERS))}); refusing to run it")
+    module, func = recipe.function.split(":")
+    try:
+        return getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as e:
+        raise _Skip(f"the builder {recipe.function} is not available: {e}") from None
 
 
 def _from_build(entry: DatasetVersion, dest: Path, files, progress: bool) -> None:
     if entry.build is None:
         raise _Skip(f"{entry.label} has no local build recipe (only atomdata's own datasets can be built)")
-    module, func = entry.build.function.split(":")
-    try:
-        builder = getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError) as e:
-        raise _Skip(f"the builder {entry.build.function} is not available: {e}") from None
-    staging = dest.parent / f".{dest.name}.build"
-    shutil.rmtree(staging, ignore_errors=True)
+    builder = _trusted_builder(entry)
+    staging = _fresh(dest.parent / f".{dest.name}.build")
     log.info("%s: building locally with %s into %s", entry.label, entry.build.function, staging)
     builder(out_dir=staging, progress=progress, **entry.build.options)
     m = read_manifest(staging)
@@ -347,7 +381,7 @@ def _from_build(entry: DatasetVersion, dest: Path, files, progress: bool) -> Non
     for f in entry.files:
         if f.split is not None and f.sha256 is not None:
             try:
-                verify_file(staging / f.file, sha256=f.sha256, size_bytes=f.size_bytes)
+                verify_file(member_path(staging, f.file), sha256=f.sha256, size_bytes=f.size_bytes)
             except ChecksumError as e:
                 raise ChecksumError(
                     f"the local build does not reproduce the released bytes of {entry.label}: {e}. "
@@ -356,8 +390,9 @@ def _from_build(entry: DatasetVersion, dest: Path, files, progress: bool) -> Non
     stamps: dict = {}
     registered_manifest = next((f for f in entry.files if f.file == MANIFEST_NAME), None)
     dest.mkdir(parents=True, exist_ok=True)
-    for p in sorted(staging.iterdir(), key=lambda p: p.name == MANIFEST_NAME):  # manifest last
-        os.replace(p, dest / p.name)
+    built = [info.file for info in m.splits.values()] + [MANIFEST_NAME]  # manifest last; locks and stamps stay
+    for name in built:
+        os.replace(member_path(staging, name), member_path(dest, name, drop_link=True))
     if registered_manifest is not None and registered_manifest.sha256 is not None:
         from atomdata.storage import sha256_file
 
@@ -365,13 +400,13 @@ def _from_build(entry: DatasetVersion, dest: Path, files, progress: bool) -> Non
         if local != registered_manifest.sha256:
             # the split files match the release byte for byte; only the manifest's creation time can differ
             released = {f.split: f.sha256 for f in entry.files if f.split}
-            built = {k: v.sha256 for k, v in read_manifest(dest).splits.items()}
-            if any(built.get(k) != v for k, v in released.items() if v):
+            built_sums = {k: v.sha256 for k, v in read_manifest(dest).splits.items()}
+            if any(built_sums.get(k) != v for k, v in released.items() if v):
                 raise ChecksumError(f"{dest / MANIFEST_NAME} lists other split checksums than {entry.label}")
             log.info("%s: the local manifest.json (sha256 %s) differs from the released one only in "
                      "metadata; the split files match the release", entry.label, local)
             stamps[MANIFEST_NAME] = _stamp(dest / MANIFEST_NAME, registered_manifest.sha256)
-    shutil.rmtree(staging, ignore_errors=True)
+    _fresh(staging, create=False)
     (dest / _STAMPS).unlink(missing_ok=True)  # the files were replaced: verify them afresh
     if stamps:
         _write_stamps(dest, stamps)

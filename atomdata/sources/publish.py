@@ -31,6 +31,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -43,7 +44,16 @@ from atomdata.sources.foundry.metadata import (
     source_id_for,
     validate_foundry_metadata,
 )
-from atomdata.storage import MANIFEST_NAME, atomic_path, read_manifest
+from atomdata.storage import (
+    MANIFEST_NAME,
+    UnsafePathError,
+    atomic_path,
+    folder_lock,
+    member_path,
+    plain_dir,
+    read_manifest,
+    remove_stale_temporaries,
+)
 from atomdata.storage.verify import verify_dataset
 
 __all__ = [
@@ -99,12 +109,34 @@ def _source_name(source_id: str) -> str:
     return re.sub(r"_v\d+(\.\d+)*$", "", source_id)
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
-    dst.unlink(missing_ok=True)
+def _stage_file(src: Path, dst: Path) -> None:
+    """Put ``src``'s bytes at ``dst`` (a hard link when possible, else a copy) by an atomic rename.
+
+    ``dst`` is never removed first, and a link there is replaced, not written through.
+    """
+    if dst.exists() and not dst.is_symlink() and os.path.samefile(src, dst):
+        return  # staged by an earlier run
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
     try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_apart(folder: Path, staging: Path) -> None:
+    """The staging folder must not be, contain or lie inside the dataset folder: staging never touches the data."""
+    a, b = folder.resolve(), staging.resolve()
+    if a == b or a in b.parents or b in a.parents:
+        raise UnsafePathError(
+            f"staging folder {staging} overlaps the dataset folder {folder} (one is inside the other); staging "
+            "there could replace or delete the dataset's files. Pass a separate --staging folder")
 
 
 def prepare_submission(dataset_dir, *, staging_dir=None, data_source: Optional[str] = None,
@@ -146,9 +178,11 @@ def prepare_submission(dataset_dir, *, staging_dir=None, data_source: Optional[s
     """
     folder = Path(dataset_dir)
     manifest: DatasetManifest = read_manifest(folder)
+    staging = Path(staging_dir) if staging_dir is not None else folder.parent / f"{folder.name}-publish"
+    _check_apart(folder, staging)
     checks: list[str] = []
     files = [{k: f[k] for k in ("file", "split", "sha256", "size_bytes", "n_images")}
-             for f in verify_dataset(folder, deep=deep)]
+             for f in verify_dataset(folder, deep=deep, manifest=manifest)]
     checks.append(f"{len(files)} split file(s) match their manifest SHA-256 and pass "
                   f"{'deep' if deep else 'structural'} validation")
 
@@ -174,19 +208,21 @@ def prepare_submission(dataset_dir, *, staging_dir=None, data_source: Optional[s
     json.dumps(payload, allow_nan=False)
     checks.append("MDF Connect payload assembled with mdf_connect_client (projects.foundry included)")
 
-    staging = Path(staging_dir) if staging_dir is not None else folder.parent / f"{folder.name}-publish"
-    data_dir = staging / "data"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    for f in files:
-        _link_or_copy(folder / f["file"], data_dir / f["file"])
-    _link_or_copy(folder / MANIFEST_NAME, data_dir / MANIFEST_NAME)
     sub = Submission(source_name=_source_name(source_id), source_id=source_id, staging_dir=staging,
                      payload=payload, files=files, checks=checks)
-    for name, content in (("datacite.json", dc), ("foundry.json", block), ("mdf_submission.json", payload)):
-        with atomic_path(staging / name) as tmp:
-            tmp.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n")
-    with atomic_path(staging / "SUMMARY.txt") as tmp:
-        tmp.write_text(format_summary(sub, manifest=manifest) + "\n")
+    plain_dir(staging, what="staging folder")
+    with folder_lock(staging, what="staging a submission"):
+        data_dir = plain_dir(staging / "data", what="staging data folder")
+        for d in (staging, data_dir):
+            remove_stale_temporaries(d)
+        for f in files:
+            _stage_file(member_path(folder, f["file"]), member_path(data_dir, f["file"], drop_link=True))
+        _stage_file(folder / MANIFEST_NAME, member_path(data_dir, MANIFEST_NAME, drop_link=True))
+        for name, content in (("datacite.json", dc), ("foundry.json", block), ("mdf_submission.json", payload)):
+            with atomic_path(staging / name) as tmp:
+                tmp.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n")
+        with atomic_path(staging / "SUMMARY.txt") as tmp:
+            tmp.write_text(format_summary(sub, manifest=manifest) + "\n")
     log.info("staged submission of %s %s in %s", manifest.name, manifest.version, staging)
     return sub
 

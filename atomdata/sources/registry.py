@@ -31,8 +31,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from atomdata.schema import check_file_name
 from atomdata.sim.stem.benchmark import DATASET_NAME as DEFAULT_DATASET
 from atomdata.sim.stem.benchmark import DEFAULT_VERSION
 
@@ -43,6 +44,7 @@ __all__ = [
     "REGISTRY_ENV",
     "RegistryFile",
     "BuildRecipe",
+    "TRUSTED_BUILDERS",
     "DatasetVersion",
     "Registry",
     "UnknownVersionError",
@@ -79,14 +81,39 @@ class RegistryFile(BaseModel):
     size_bytes: Optional[int] = Field(default=None, ge=0, description="File size [bytes]; None if unknown.")
     url: Optional[str] = Field(default=None, description="Public HTTPS URL of the file.")
 
+    @field_validator("file")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        return check_file_name(v, what="registry file name")
+
+
+#: The builders a registry entry may name, each with the options it may pass: a registry is data,
+#: so it can never make atomdata import or call anything else. (Tests add their own builders here.)
+TRUSTED_BUILDERS: dict[str, frozenset[str]] = {
+    "atomdata.build:build_dataset": frozenset({"name", "version", "quick", "splits", "compression"}),
+}
+
 
 class BuildRecipe(BaseModel):
-    """How to build a version locally: ``function`` ('module:callable') called with ``out_dir=`` and ``options``."""
+    """How to build a version locally: ``function`` (one of :data:`TRUSTED_BUILDERS`) called with
+    ``out_dir=``, ``progress=`` and ``options`` (only the option names trusted for it)."""
 
     model_config = _STRICT
 
     function: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _trusted(self) -> BuildRecipe:
+        allowed = TRUSTED_BUILDERS.get(self.function)
+        if allowed is None:
+            raise ValueError(f"build function {self.function!r} is not one of atomdata's builders "
+                             f"({', '.join(sorted(TRUSTED_BUILDERS))}); a registry cannot name other code")
+        bad = sorted(set(self.options) - allowed)
+        if bad:
+            raise ValueError(f"build options {bad} are not accepted for {self.function}; "
+                             f"allowed: {', '.join(sorted(allowed))}")
+        return self
 
 
 class DatasetVersion(BaseModel):
@@ -96,6 +123,11 @@ class DatasetVersion(BaseModel):
 
     name: str = Field(description="Dataset name, e.g. 'atomdata-benchmark'.")
     version: str = Field(pattern=_SEMVER.pattern, description="Semantic version 'MAJOR.MINOR.PATCH[-pre]'.")
+
+    @field_validator("name", "version")
+    @classmethod
+    def _plain_name(cls, v: str, info) -> str:  # each becomes a folder of the cache: <cache>/<name>/<version>/
+        return check_file_name(v, what=f"dataset {info.field_name}")
     title: str
     description: str = ""
     creators: list[str] = Field(default_factory=list, description="'Family, Given' or organisation names.")
@@ -311,7 +343,7 @@ def entry_from_dataset(
     ValueError
         A split file's SHA-256 or size differs from the manifest.
     """
-    from atomdata.storage import MANIFEST_NAME, read_manifest, sha256_file
+    from atomdata.storage import MANIFEST_NAME, member_path, read_manifest, sha256_file
 
     d = Path(directory)
     m = read_manifest(d)
@@ -321,7 +353,7 @@ def entry_from_dataset(
     files.append(RegistryFile(file=MANIFEST_NAME, sha256=sha256_file(mpath), size_bytes=mpath.stat().st_size,
                               url=mdf_url(source_id, MANIFEST_NAME) if source_id else None))
     for split, info in m.splits.items():
-        p = d / info.file
+        p = member_path(d, info.file, what=f"split {split!r} file")
         digest = sha256_file(p)
         if digest != info.sha256 or p.stat().st_size != info.size_bytes:
             raise ValueError(

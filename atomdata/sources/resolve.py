@@ -24,7 +24,7 @@ from typing import Optional, Union
 
 from atomdata.sources.registry import load_registry
 from atomdata.sources.splitfile import open_split_file
-from atomdata.storage import MANIFEST_NAME, SplitLike, cache_dir, read_manifest
+from atomdata.storage import MANIFEST_NAME, SplitLike, cache_dir, member_path, read_manifest, verify_split
 
 __all__ = ["DatasetNotFoundError", "open_split", "open_split_file", "resolve_dataset", "split_path_in"]
 
@@ -49,12 +49,12 @@ def split_path_in(folder: PathLike, split: str) -> Optional[Path]:
         manifest = read_manifest(folder)
         if split not in manifest.splits:
             raise _unknown("split", split, sorted(manifest.splits))
-        return folder / manifest.splits[split].file
+        return member_path(folder, manifest.splits[split].file, what=f"split {split!r} file")
     files = sorted(folder.glob("*.h5"))
     if not files:
         return None
     if (folder / f"{split}.h5") in files:
-        return folder / f"{split}.h5"
+        return member_path(folder, f"{split}.h5", what=f"split {split!r} file")
     raise _unknown("split", split, [f.stem for f in files])
 
 
@@ -109,8 +109,13 @@ def resolve_dataset(data: Optional[PathLike] = None, *, name: Optional[str] = No
     return folder
 
 
+def _open(path: Path, verify: bool) -> SplitLike:
+    return verify_split(path, opener=open_split_file) if verify else open_split_file(path)
+
+
 def open_split(data=None, split: str = "test", *, name: Optional[str] = None, version: Optional[str] = None,
-               download: bool = False, cache: Optional[PathLike] = None, progress: bool = True) -> SplitLike:
+               download: bool = False, cache: Optional[PathLike] = None, progress: bool = True,
+               verify: bool = False) -> SplitLike:
     """Resolve anything that names a split to one split reader (see the module notes for what is accepted).
 
     Parameters
@@ -131,6 +136,10 @@ def open_split(data=None, split: str = "test", *, name: Optional[str] = None, ve
         Cache root (default ``ATOMDATA_CACHE`` or the user cache).
     progress : bool
         Progress bars while downloading or building.
+    verify : bool
+        Run :func:`atomdata.storage.verify_split` (the checks of ``atomdata validate --quick``,
+        the manifest's SHA-256 compared before the file is parsed) on the split: what the
+        evaluator does before scoring.
 
     Returns
     -------
@@ -158,14 +167,14 @@ def open_split(data=None, split: str = "test", *, name: Optional[str] = None, ve
     ('val', 12)
     """
     if isinstance(data, SplitLike):
-        return data
+        return verify_split(data) if verify else data
     if isinstance(data, str) and data and not Path(data).expanduser().exists() and os.sep not in data \
             and _registered(data):
         name, data = data, None
     if data is not None:
         p = Path(data).expanduser()
         if p.is_file():
-            return open_split_file(p)
+            return _open(p, verify)
         found = split_path_in(p, split) if p.is_dir() else None
         if found is None:
             entry = load_registry().resolve(name, version)
@@ -173,19 +182,20 @@ def open_split(data=None, split: str = "test", *, name: Optional[str] = None, ve
             found = split_path_in(sub, split) if sub.is_dir() else None
             if found is None and download:  # ``p`` is a cache root to download into
                 return open_split(None, split, name=entry.name, version=entry.version, download=True,
-                                  cache=p, progress=progress)
+                                  cache=p, progress=progress, verify=verify)
         if found is None:
             what = "" if p.exists() else f" ({p} does not exist)"
             raise DatasetNotFoundError(
                 f"Dataset not found in root='{p}' for split {split!r}{what}. Run `atomdata build` or pass "
                 "download=True. Or pass a split .h5 file, a dataset folder (manifest.json + split files) or a "
                 "cache root holding <name>/<version>/.")
-        return open_split_file(found)
+        return _open(found, verify)
     entry = load_registry().resolve(name, version)
     if download:
         from atomdata.sources.loaders import load
 
-        return load(entry.name, entry.version, split, cache_dir=cache, progress=progress)
+        loaded = load(entry.name, entry.version, split, cache_dir=cache, progress=progress)
+        return verify_split(loaded) if verify else loaded
     folder = cache_dir(cache, create=False) / entry.name / entry.version
     found = split_path_in(folder, split) if folder.is_dir() else None
     if found is None or not found.is_file():
@@ -193,4 +203,4 @@ def open_split(data=None, split: str = "test", *, name: Optional[str] = None, ve
             f"Dataset {entry.label} split {split!r} not found in {folder}. Run `atomdata build` (or "
             f"`atomdata fetch {entry.name} --version {entry.version}`), pass download=True, or pass a split file "
             "or dataset folder (command line: --data PATH).")
-    return open_split_file(found)
+    return _open(found, verify)

@@ -1,7 +1,6 @@
 """Summaries of split files and dataset folders (``atomdata info``)."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -9,7 +8,9 @@ from typing import Any
 import numpy as np
 
 from atomdata.schema import METRIC_FIELDS
+from atomdata.storage.format import SplitFormatError
 from atomdata.storage.manifest import read_manifest
+from atomdata.storage.paths import member_path
 from atomdata.storage.reader import SplitFile
 
 __all__ = ["split_summary", "dataset_summary", "format_summary"]
@@ -23,21 +24,25 @@ def split_summary(split: SplitFile) -> dict[str, Any]:
     ``species`` (name -> column count), ``shapes`` and ``metrics`` (name ->
     ``{"min", "max"}`` of the measured-else-nominal values; pixel size in Å/px).
     """
+    split.validate(deep=False)  # offsets, species codes and positions are consistent before they are counted
     f = split.h5
-    offsets = f["columns/offsets"][()]
-    target = f["columns/target"][()]
-    codes = f["columns/species"][()]
+    labels = split.label_arrays()
+    offsets, target, codes = labels["offsets"], labels["target"], labels["species"]
     names = split.species_names
     species = {names[k]: int(v) for k, v in enumerate(np.bincount(codes, minlength=len(names))) if v}
     values: dict[str, list[float]] = {"pixel_size_A": []}
     values.update({m: [] for m in METRIC_FIELDS})
-    for raw in f["records"][()]:
-        q = json.loads(raw)["quality"]
-        values["pixel_size_A"].append(q["pixel_size_A"])
-        for m in METRIC_FIELDS:
-            v = q[m]["measured"] if q[m]["measured"] is not None else q[m]["nominal"]
-            if v is not None:
-                values[m].append(v)
+    for i in range(len(split)):
+        try:
+            q = split.metadata(i)["quality"]
+            values["pixel_size_A"].append(float(q["pixel_size_A"]))
+            for m in METRIC_FIELDS:
+                v = q[m]["measured"] if q[m]["measured"] is not None else q[m]["nominal"]
+                if v is not None:
+                    values[m].append(float(v))
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as e:
+            raise SplitFormatError(f"{split.path}: record {i} is damaged ({type(e).__name__}: {e}); "
+                                   "`atomdata validate` names every problem") from None
     metrics = {m: {"min": float(np.min(v)), "max": float(np.max(v))} for m, v in values.items() if v}
     return {
         "path": str(split.path),
@@ -62,7 +67,8 @@ def dataset_summary(path) -> dict[str, Any]:
         return {
             "dataset": manifest.name,
             "version": manifest.version,
-            "splits": {name: split_summary(SplitFile(p / info.file)) for name, info in manifest.splits.items()},
+            "splits": {name: split_summary(SplitFile(member_path(p, info.file, what=f"split {name!r} file")))
+                       for name, info in manifest.splits.items()},
         }
     return split_summary(SplitFile(p))
 

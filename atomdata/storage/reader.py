@@ -10,10 +10,18 @@ from typing import Optional
 import h5py
 import numpy as np
 
-from atomdata.schema import SCHEMA_VERSION, ColumnSet, ImageRecord
+from atomdata.schema import MAX_POSITION_PX, SCHEMA_VERSION, ColumnSet, ImageRecord
+from atomdata.storage.files import SizeLimitError
 from atomdata.storage.format import FORMAT_NAME, FORMAT_VERSION, REQUIRED_DATASETS, SplitFormatError
+from atomdata.storage.hdf5 import check_self_contained, read_whole
+from atomdata.storage.paths import UnsafePathError
 
-__all__ = ["SplitFile", "LazyH5", "SplitSequence"]
+__all__ = ["SplitFile", "LazyH5", "SplitSequence", "MAX_ARRAY_BYTES"]
+
+#: Largest label or index array of a split file read whole [bytes] (the benchmark's are a few MB).
+MAX_ARRAY_BYTES = 2 << 30
+#: Integer dtype kinds (signed, unsigned).
+_INT = "iu"
 
 
 class SplitSequence:
@@ -50,7 +58,9 @@ class LazyH5:
     """Base of readers that open one HDF5 file (``self.path``) lazily, once per process.
 
     A reader pickled to a DataLoader worker, or inherited through ``fork``, opens
-    its own handle on first use instead of sharing the parent's.
+    its own handle on first use instead of sharing the parent's. Every file is checked to be
+    self-contained when opened (no external links, external storage or virtual datasets:
+    :func:`~atomdata.storage.hdf5.check_self_contained`).
     """
 
     path: Path
@@ -61,7 +71,16 @@ class LazyH5:
     def h5(self) -> h5py.File:
         """The open ``h5py.File`` (opened lazily, once per process)."""
         if self._f is None or self._pid != os.getpid():
-            self._f = h5py.File(self.path, "r")
+            f = h5py.File(self.path, "r")
+            try:
+                check_self_contained(f, self.path)
+            except UnsafePathError:
+                f.close()
+                raise
+            except Exception as e:  # walking a damaged file's links fails in many ways
+                f.close()
+                raise SplitFormatError(f"{self.path}: damaged HDF5 file ({type(e).__name__}: {e})") from None
+            self._f = f
             self._pid = os.getpid()
             self._opened()
         return self._f
@@ -147,6 +166,18 @@ class SplitFile(LazyH5, SplitSequence):
             f = self.h5
         except OSError as e:
             self._fail(f"not a readable HDF5 file (truncated or corrupt?): {e}")
+        self._guard(self._check_structure, f)
+
+    def _guard(self, check, *args) -> None:
+        """Run ``check``; any error the HDF5 library raises on a damaged file becomes a SplitFormatError."""
+        try:
+            check(*args)
+        except (SplitFormatError, UnsafePathError, SizeLimitError):
+            raise
+        except Exception as e:  # h5py raises OSError, KeyError, RuntimeError, SystemError, ... on damaged files
+            self._fail(f"damaged file ({type(e).__name__}: {e}); fetch or build it again")
+
+    def _check_structure(self, f) -> None:
         a = f.attrs
         if a.get("format") != FORMAT_NAME:
             self._fail(f"not an atomdata split file (attribute format={a.get('format')!r}, expected {FORMAT_NAME!r})")
@@ -161,13 +192,22 @@ class SplitFile(LazyH5, SplitSequence):
                 f"schema_version {sv!r} is incompatible with this atomdata's schema {SCHEMA_VERSION!r}; "
                 "upgrade atomdata or fetch a matching dataset version"
             )
+        for key in ("split", "dataset_name", "dataset_version", "n_images", "image_groups", "species_names"):
+            if key not in a:
+                self._fail(f"missing root attribute {key!r}")
+            a[key]  # noqa: B018 - read once here, so a damaged attribute fails with a clear message
         for name in REQUIRED_DATASETS:
-            if name not in f:
+            if not isinstance(f.get(name), h5py.Dataset):
                 self._fail(f"missing dataset {name!r}")
         n = int(a.get("n_images", -1))
         for name in ("records", "image_id", "subset", "pixel_size_A", "image_group", "image_row"):
             if f[name].shape != (n,):
                 self._fail(f"dataset {name!r} has shape {f[name].shape}, expected ({n},) for n_images={n}")
+        kinds = {"image_group": _INT, "image_row": _INT, "columns/offsets": _INT, "columns/species": _INT,
+                 "columns/xy": "f", "columns/target": "b", "pixel_size_A": "f"}
+        for name, allowed in kinds.items():
+            if f[name].dtype.kind not in allowed:
+                self._fail(f"dataset {name!r} has dtype {f[name].dtype}, expected kind {allowed!r}")
         if f["columns/offsets"].shape != (n + 1,):
             self._fail(f"columns/offsets has shape {f['columns/offsets'].shape}, expected ({n + 1},)")
         m = int(f["columns/offsets"][-1])
@@ -177,38 +217,76 @@ class SplitFile(LazyH5, SplitSequence):
             if f[name].shape != (m,):
                 self._fail(f"{name} has shape {f[name].shape}, expected ({m},) from offsets")
         groups = json.loads(a["image_groups"])
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            self._fail(f"attribute image_groups must be a JSON list of names, got {a['image_groups']!r}")
+        names = json.loads(a["species_names"])
+        if not isinstance(names, list) or not all(isinstance(g, str) for g in names):
+            self._fail(f"attribute species_names must be a JSON list of names, got {a['species_names']!r}")
         for key in groups:
-            if f"images/{key}" not in f:
-                self._fail(f"missing image dataset 'images/{key}'")
+            ds = f.get(f"images/{key}")
+            if not isinstance(ds, h5py.Dataset) or ds.ndim != 3:
+                self._fail(f"missing image dataset 'images/{key}' (n, H, W)")
+            if ds.dtype.kind not in "iuf":
+                self._fail(f"images/{key} has dtype {ds.dtype}; images are integer or float")
             for name in json.loads(a.get("array_names", "[]")):
-                ds = f.get(f"arrays/{name}/{key}")
-                if ds is None or ds.shape != f[f"images/{key}"].shape:
+                arr = f.get(f"arrays/{name}/{key}")
+                if not isinstance(arr, h5py.Dataset) or arr.shape != ds.shape:
                     self._fail(f"array dataset 'arrays/{name}/{key}' is missing or does not match images/{key}")
 
     def validate(self, *, deep: bool = True) -> None:
-        """Check the file thoroughly; raise :class:`SplitFormatError` naming the first problem.
+        """Check the file; raise :class:`SplitFormatError` naming the first problem.
 
-        ``deep=True`` also reads every record through the schema, checks that
-        every column lies inside its image and that every image can be read.
+        Always (``atomdata validate --quick``, and before every evaluation): the structure
+        (:meth:`_check`) and the label arrays, read whole -- column offsets start at 0 and never
+        decrease, every ``image_row``/``image_group`` points to a stored image, every species
+        code names a species, every position is finite and inside its image, pixel sizes
+        are finite and > 0, image ids are unique. ``deep=True`` also reads every record
+        through the schema and every image, checking its shape and dtype against the record and
+        that float images hold no NaN or infinite pixel.
         """
         self._check()
-        if not deep:
-            return
+        self._guard(self._check_labels)
+        if deep:
+            self._guard(self._check_records)
+
+    def _check_labels(self) -> None:
         offsets = self._arr("columns/offsets")
-        if (np.diff(offsets) < 0).any():
-            self._fail("columns/offsets is not non-decreasing")
+        if offsets[0] != 0 or (np.diff(offsets) < 0).any():
+            self._fail("columns/offsets does not start at 0 or is not non-decreasing (the labels would be "
+                       "attributed to the wrong images)")
         rows = self._arr("image_row")
         grp = self._arr("image_group")
-        for key_i, key in enumerate(self.image_groups):
-            n_rows = self.h5[f"images/{key}"].shape[0]
-            sel = rows[grp == key_i]
-            if len(sel) and (sel.max() >= n_rows or sel.min() < 0):
-                self._fail(f"image_row points past the end of images/{key} ({n_rows} rows)")
-        if len(grp) and (grp.min() < 0 or grp.max() >= len(self.image_groups)):
+        groups = self.image_groups
+        if len(grp) and (grp.min() < 0 or grp.max() >= len(groups)):
             self._fail("image_group points to an unknown image dataset")
+        shapes = np.array([self.h5[f"images/{k}"].shape for k in groups], dtype=np.int64).reshape(-1, 3)
+        if len(rows) and ((rows < 0).any() or (rows >= shapes[grp, 0]).any()):
+            self._fail("image_row points past the end of its images/<H>x<W> dataset")
+        codes = self._arr("columns/species")
+        n_names = len(self.species_names)
+        if len(codes) and int(codes.max()) >= n_names:
+            self._fail(f"columns/species holds code {int(codes.max())} but the file names only {n_names} species")
+        xy = self._arr("columns/xy")
+        if len(xy):
+            if not np.isfinite(xy).all() or (np.abs(xy) > MAX_POSITION_PX).any():
+                self._fail("columns/xy holds non-finite or absurd positions")
+            counts = np.diff(offsets)
+            hw = np.repeat(shapes[grp, 1:], counts, axis=0)
+            inside = (xy >= -0.5) & (xy < hw[:, ::-1] - 0.5)
+            if not inside.all():
+                k = int(np.flatnonzero(~inside.all(axis=1))[0])
+                i = int(np.searchsorted(offsets, k, side="right") - 1)
+                self._fail(f"column {k} at (x, y) = {xy[k].tolist()} px lies outside image {i} of shape "
+                           f"{tuple(hw[k])}")
+        pixel = self._arr("pixel_size_A")
+        if len(pixel) and not (np.isfinite(pixel) & (pixel > 0)).all():
+            self._fail("pixel_size_A holds values that are not finite numbers > 0 [Å/px]")
         ids = self.image_ids
         if len(set(ids)) != len(ids):
             self._fail("image ids are not unique")
+
+    def _check_records(self) -> None:
+        ids = self.image_ids
         for i in range(len(self)):
             try:
                 rec = self.record(i)
@@ -222,12 +300,16 @@ class SplitFile(LazyH5, SplitSequence):
                 self._fail(f"image {i} ({ids[i]!r}) cannot be read: {e}")
             if tuple(img.shape) != tuple(rec.shape):
                 self._fail(f"image {i} has shape {img.shape} but its record says {rec.shape}")
+            if img.dtype.name != rec.dtype:
+                self._fail(f"image {i} ({ids[i]!r}) is stored as {img.dtype.name} but its record says {rec.dtype}")
+            if img.dtype.kind == "f" and not np.isfinite(img).all():
+                self._fail(f"image {i} ({ids[i]!r}) contains NaN or infinite pixels")
 
     # -- access -----------------------------------------------------------------
     def _arr(self, name: str) -> np.ndarray:
         f = self.h5
         if name not in self._cache:
-            self._cache[name] = f[name][()]
+            self._cache[name] = read_whole(f[name], limit_bytes=MAX_ARRAY_BYTES, what=f"{self.path}: dataset {name!r}")
         return self._cache[name]
 
     def __len__(self) -> int:
@@ -368,6 +450,9 @@ class SplitFile(LazyH5, SplitSequence):
         xy = self._arr("columns/xy")[a:b]
         codes = self._arr("columns/species")[a:b]
         target = self._arr("columns/target")[a:b]
+        if len(codes) and int(codes.max()) >= len(names):
+            self._fail(f"image {i}: species code {int(codes.max())} but the file names only {len(names)} species; "
+                       "the file is damaged (atomdata validate names every problem)")
         return ColumnSet(xy.copy(), names[codes] if len(codes) else np.zeros(0, str), target.copy())
 
     def record(self, i: int) -> ImageRecord:

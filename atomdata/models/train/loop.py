@@ -53,7 +53,7 @@ import numpy as np
 
 from atomdata._version import __version__
 from atomdata.models.train.recipe import DEFAULT_RECIPE, QUICK_RECIPE, TrainRecipe
-from atomdata.storage import atomic_path, cache_dir, sha256_file
+from atomdata.storage import atomic_path, cache_dir, file_lock, folder_lock, remove_stale_temporaries, sha256_file
 
 __all__ = [
     "TrainRecipe",
@@ -213,10 +213,6 @@ def train(
     >>> models.get("lin-atomsegnet", weights=path).describe()["weights"]["training"]["steps"]  # doctest: +SKIP
     400
     """
-    import torch
-    from torch.utils.data import DataLoader
-
-    from atomdata.datasets.collate import collate_columns
     from atomdata.models.train import data as _data
     from atomdata.models.train import state as _state
     from atomdata.models.weights import weights_cache_dir
@@ -243,13 +239,31 @@ def train(
     train_reader, train_path, val_reader = _data.open_data(data, val_data, progress)
     dataset = _data.dataset_record(train_reader, train_path)
     fingerprint = _state.fingerprint(model_name, recipe, dataset)
-    if stop_at is None and _finished(out, fingerprint, dev):
-        if progress:
-            print(f"atomdata train: {out} already holds the weights of this run (same model, recipe, data and "
-                  "device); nothing to do", file=sys.stderr)
-        return out
     ckpt_dir = Path(checkpoint_dir).expanduser() if checkpoint_dir is not None else checkpoint_dir_for(
         model_name, fingerprint)
+    # one run at a time per weights file and per checkpoint folder (always taken in this order)
+    with file_lock(out, what="training"), folder_lock(ckpt_dir, what="training"):
+        remove_stale_temporaries(out.parent, of=out.name)  # also <out>.run.json's
+        remove_stale_temporaries(ckpt_dir)
+        if stop_at is None and _finished(out, fingerprint, dev):
+            if progress:
+                print(f"atomdata train: {out} already holds the weights of this run (same model, recipe, data and "
+                      "device); nothing to do", file=sys.stderr)
+            return out
+        return _train_locked(model_name, recipe, net_class, dev, out, ckpt_dir, fingerprint, dataset, train_reader,
+                             val_reader, resume=resume, stop_at=stop_at, workers=workers, progress=progress)
+
+
+def _train_locked(model_name, recipe, net_class, dev, out: Path, ckpt_dir: Path, fingerprint: str, dataset: dict,
+                  train_reader, val_reader, *, resume: bool, stop_at, workers: int, progress: bool) -> Path:
+    """The training run proper, while holding the locks of ``out`` and ``ckpt_dir``."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from atomdata.datasets.collate import collate_columns
+    from atomdata.models.train import data as _data
+    from atomdata.models.train import state as _state
+
     ckpt_path = ckpt_dir / "checkpoint.pt"
     train_ds, val_ds = _data.make_datasets(recipe, train_reader, val_reader)
     val = _data.val_batch(recipe, val_ds)
@@ -270,11 +284,7 @@ def train(
         opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
         start, history, elapsed, running = 0, [], 0.0, None
         if resume and ckpt_path.is_file():
-            ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-            if ck.get("format") != CHECKPOINT_FORMAT or ck.get("fingerprint") != fingerprint:
-                raise ValueError(
-                    f"{ckpt_path} is not a checkpoint of this run (model, recipe and data differ). "
-                    "Pass resume=False (--no-resume) to start over, or another checkpoint_dir.")
+            ck = _state.read_checkpoint(ckpt_path, fmt=CHECKPOINT_FORMAT, fingerprint=fingerprint)
             net.load_state_dict(ck["state_dict"])
             opt.load_state_dict(ck["optimizer"])
             start, history, elapsed = int(ck["step"]), list(ck["history"]), float(ck["elapsed_s"])

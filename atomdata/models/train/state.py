@@ -16,7 +16,7 @@ from atomdata.models.train.recipe import TrainRecipe
 from atomdata.storage import atomic_path
 
 __all__ = ["loss_fn", "init_head", "validate", "rng_states", "set_rng_states", "fingerprint", "save",
-           "resolve_device"]
+           "read_checkpoint", "resolve_device"]
 
 
 def loss_fn(name: str, fg_weight: float = 0.0):
@@ -100,6 +100,30 @@ def save(obj: dict, path: Path) -> None:
     torch.save(obj, buffer)
     with atomic_path(path) as tmp:
         tmp.write_bytes(buffer.getvalue())
+
+
+def read_checkpoint(path: Path, *, fmt: str, fingerprint: str) -> dict:
+    """Read a training checkpoint (``weights_only`` unpickling: tensors and plain containers only).
+
+    Raises ``ValueError`` (one line naming the file) when it cannot be read, is not a checkpoint
+    of ``fmt`` or belongs to another run (another ``fingerprint``), or lacks a field.
+    """
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise ValueError(f"{path} is not a readable training checkpoint ({type(e).__name__}: {str(e)[:200]}); "
+                         "delete it or pass resume=False (--no-resume) to start over") from None
+    if not isinstance(ck, dict) or ck.get("format") != fmt:
+        raise ValueError(f"{path} is not an atomdata training checkpoint ({fmt}); delete it or pass resume=False "
+                         "(--no-resume) to start over")
+    if ck.get("fingerprint") != fingerprint:
+        raise ValueError(
+            f"{path} is not a checkpoint of this run (model, recipe and data differ). "
+            "Pass resume=False (--no-resume) to start over, or another checkpoint_dir.")
+    missing = [k for k in ("state_dict", "optimizer", "step", "history", "elapsed_s", "rng") if k not in ck]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}; delete it or pass resume=False (--no-resume)")
+    return ck
 
 
 def resolve_device(device):

@@ -33,7 +33,7 @@ from atomdata.sources.foundry.metadata import (
     foundry_block,
     require_foundry,
 )
-from atomdata.storage import read_manifest, sha256_file
+from atomdata.storage import member_path, read_manifest, sha256_file
 
 __all__ = ["foundry_dataset", "fetch_with_foundry"]
 
@@ -78,7 +78,7 @@ def foundry_dataset(dataset_dir, *, manifest: Optional[DatasetManifest] = None):
 
     folder = Path(dataset_dir).resolve()
     manifest = manifest or read_manifest(folder)
-    missing = [info.file for info in manifest.splits.values() if not (folder / info.file).is_file()]
+    missing = [info.file for info in manifest.splits.values() if not member_path(folder, info.file).is_file()]
     if missing:
         raise FileNotFoundError(f"split file(s) {missing} of {manifest.name} {manifest.version} are not in {folder}")
     shadow = [p.name for p in folder.iterdir() if p.is_dir() and re.match(r"\d+\.\d+", p.name)]
@@ -174,6 +174,8 @@ def fetch_with_foundry(source_id: str, dest_dir, files: Optional[Iterable[str]] 
         raise FoundryUnavailable(f"Foundry could not list {folder} on the MDF endpoint: {type(e).__name__}: {e}") from e
     by_name = {item["name"]: item for item in items}
     wanted = list(files) if files is not None else sorted(by_name)
+    for name in wanted:
+        member_path(dest_dir, name)  # every name must be one plain file name inside dest_dir
     absent = [f for f in wanted if f not in by_name]
     if absent:
         raise FoundryUnavailable(f"{source_id} has no file(s) {absent}; it holds {sorted(by_name)}")
@@ -187,7 +189,7 @@ def fetch_with_foundry(source_id: str, dest_dir, files: Optional[Iterable[str]] 
                 download_file(by_name[name], str(staging), config)
             except Exception as e:
                 raise FoundryUnavailable(f"Foundry download of {name} from {source_id} failed: {e}") from e
-            got = staging / name
+            got = member_path(staging, name)
             want = (expected_sha256 or {}).get(name)
             if want is not None:
                 have = sha256_file(got)
@@ -198,9 +200,8 @@ def fetch_with_foundry(source_id: str, dest_dir, files: Optional[Iterable[str]] 
                     )
         out = []
         for name in wanted:
-            target = dest / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / name, target)
+            target = member_path(dest, name, drop_link=True)
+            os.replace(member_path(staging, name), target)
             out.append(target)
         return out
     finally:

@@ -59,6 +59,7 @@ from typing import Any, Optional
 import h5py
 
 from atomdata.schema import DatasetManifest
+from atomdata.storage import member_path
 
 __all__ = [
     "FOUNDRY_INSTALL_HINT",
@@ -154,7 +155,7 @@ def foundry_block(manifest: DatasetManifest, *, dataset_dir=None) -> dict:
     """
     image_keys = ["images"]
     if dataset_dir is not None and manifest.splits:
-        per_split = [set(_image_groups(Path(dataset_dir) / info.file)) for info in manifest.splits.values()]
+        per_split = [set(_image_groups(member_path(dataset_dir, info.file))) for info in manifest.splits.values()]
         shapes = per_split[0]
         if shapes and all(s == shapes for s in per_split):
             image_keys = [f"images/{g}" for g in sorted(shapes, key=lambda s: tuple(map(int, s.split("x"))))]

@@ -26,6 +26,8 @@ from typing import Any
 import h5py
 import numpy as np
 
+from atomdata.storage.hdf5 import read_whole
+
 __all__ = ["PandasTableError", "read_pandas_table", "is_pandas_table"]
 
 
@@ -48,10 +50,19 @@ def _attr_text(value) -> str:
     return str(value)
 
 
+#: Largest metadata table read [bytes]: the published one (299 rows) takes about 100 kB.
+_MAX_TABLE_BYTES = 64 << 20
+#: Largest pickled attribute decoded [bytes]: column-name lists are a few hundred bytes.
+_MAX_PICKLE_BYTES = 1 << 16
+
+
 def _unpickle_attr(value) -> Any:
     raw = value.tobytes() if isinstance(value, np.ndarray) else value
     if isinstance(raw, str):
         raw = raw.encode("latin-1")
+    if len(raw) > _MAX_PICKLE_BYTES:
+        raise PandasTableError(f"a pickled attribute of {len(raw)} bytes is larger than the {_MAX_PICKLE_BYTES} "
+                               "bytes a list of column names takes; refusing to decode it")
     return _PlainUnpickler(io.BytesIO(bytes(raw)), encoding="latin-1").load()
 
 
@@ -130,7 +141,7 @@ def read_pandas_table(group: h5py.Group) -> tuple[list[Any], list[dict[str, Any]
         )
     table = group["table"]
     encoding = _attr_text(group.attrs.get("encoding", b"UTF-8")) or "UTF-8"
-    data = table[()]
+    data = read_whole(table, limit_bytes=_MAX_TABLE_BYTES, what=f"the metadata table {table.name}")
     fields = [f for f in data.dtype.names if f != "index"]
     if "index" not in data.dtype.names:
         raise PandasTableError(f"{table.name}: the table has no 'index' field (fields: {list(data.dtype.names)})")

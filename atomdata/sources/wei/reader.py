@@ -62,7 +62,9 @@ import numpy as np
 from atomdata.schema import ColumnSet, ImageRecord, check_pixel_size
 from atomdata.sources.wei._pytables import PandasTableError, read_pandas_table
 from atomdata.sources.wei.metadata import WEI_DOI, WEI_SOURCE_ID, WeiMetadata
-from atomdata.storage import LazyH5, SplitFormatError, SplitSequence
+from atomdata.storage import LazyH5, SizeLimitError, SplitFormatError, SplitSequence, UnsafePathError
+from atomdata.storage.hdf5 import read_whole
+from atomdata.storage.reader import MAX_ARRAY_BYTES
 
 __all__ = [
     "WEI_SOURCE_ID",
@@ -151,7 +153,9 @@ class WeiSplit(LazyH5, SplitSequence):
         self.default_pixel_size_A = pixel_size_A
         self._f: Optional[h5py.File] = None
         self._pid: Optional[int] = None
-        self._load_index()
+        if not self.path.exists():
+            raise FileNotFoundError(f"Wei dataset file not found: {self.path}")
+        self._guard(self._load_index)
 
     # -- pickling / lazy open ------------------------------------------------------
     def __getstate__(self):
@@ -167,9 +171,16 @@ class WeiSplit(LazyH5, SplitSequence):
     def _fail(self, what: str):
         raise WeiFormatError(f"{self.path}: {what}")
 
+    def _guard(self, read, *args):
+        """``read(*args)``; any error the HDF5 library raises on a damaged file becomes a WeiFormatError."""
+        try:
+            return read(*args)
+        except (SplitFormatError, UnsafePathError, SizeLimitError):
+            raise
+        except Exception as e:  # h5py raises OSError, KeyError, RuntimeError, SystemError, ... on damaged files
+            self._fail(f"damaged file ({type(e).__name__}: {e}); fetch it again")
+
     def _load_index(self) -> None:
-        if not self.path.exists():
-            raise FileNotFoundError(f"Wei dataset file not found: {self.path}")
         try:
             f = self.h5
         except OSError as e:
@@ -265,7 +276,8 @@ class WeiSplit(LazyH5, SplitSequence):
 
     def _read(self, group: str, i: int) -> np.ndarray:
         name = self._names[i]
-        arr = self._dataset(group, i)[()]
+        arr = self._guard(lambda: read_whole(self._dataset(group, i), limit_bytes=MAX_ARRAY_BYTES,
+                                             what=f"{self.path}: {group}/{name}"))
         arr = np.squeeze(arr) if arr.ndim > 2 else arr
         if arr.ndim != 2:
             self._fail(f"{group}/{name} has shape {arr.shape}; expected a 2-D image (H, W)")
@@ -298,7 +310,8 @@ class WeiSplit(LazyH5, SplitSequence):
 
     def _coords(self, i: int) -> np.ndarray:
         name = self._names[i]
-        xy = np.asarray(self._dataset("coords", i)[()], dtype=np.float64)
+        xy = self._guard(lambda: np.asarray(read_whole(self._dataset("coords", i), limit_bytes=MAX_ARRAY_BYTES,
+                                                       what=f"{self.path}: coords/{name}"), dtype=np.float64))
         if xy.size == 0:
             return np.zeros((0, 2))
         if xy.ndim != 2 or xy.shape[1] != 2:
