@@ -170,6 +170,7 @@ def evaluate(
     subsets: Optional[Sequence[str]] = None,
     missing: str = "error",
     non_target: str = "ignore",
+    visibility: str = "resolved",
     out_dir=None,
     plots_dir=None,
     n_boot: int = 1000,
@@ -189,7 +190,7 @@ def evaluate(
         Where to write ``report.json``/``per_image.csv``/``summary.md`` and the PNG plots.
     max_overlays : int
         Number of per-image overlay plots (the worst-scoring images).
-    protocol, tolerance_A, subsets, missing, non_target, progress
+    protocol, tolerance_A, subsets, missing, non_target, visibility, progress
         As :func:`score_split`.
     model_name, model_version, criteria, n_boot, seed
         As :func:`build_report`.
@@ -204,7 +205,7 @@ def evaluate(
     predictions = load_predictions(predictions)
     split = open_split(split, "test")
     scores = score_split(predictions, split, protocol=protocol, tolerance_A=tolerance_A, subsets=subsets,
-                         missing=missing, non_target=non_target, progress=progress)
+                         missing=missing, non_target=non_target, visibility=visibility, progress=progress)
     report = build_report(scores, model_name=model_name, model_version=model_version, criteria=criteria,
                           n_boot=n_boot, seed=seed)
     if out_dir is not None:

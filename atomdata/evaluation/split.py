@@ -20,7 +20,13 @@ from atomdata.evaluation.scores import ImageScore, ScoringRule
 from atomdata.schema import METRIC_FIELDS
 from atomdata.sources import open_split
 
-__all__ = ["SplitScores", "score_split", "SWEEP_SUBSET", "parse_sweep_subset", "sweep_info"]
+__all__ = ["SplitScores", "score_split", "SWEEP_SUBSET", "parse_sweep_subset", "sweep_info", "VISIBILITY",
+           "scored_targets"]
+
+#: Which columns are scored: ``"resolved"`` -- the stored target flags (in 1.1.0 and later, only columns
+#: the noise-free image resolves); ``"all"`` -- also the target columns the visibility rule set aside
+#: (listed in ``record.extra["visibility"]["unresolved"]``), i.e. every column of a visible species.
+VISIBILITY = ("resolved", "all")
 
 #: Sweep subsets of the test split: ``<material>_sim_<metric>``, e.g. ``sto_sim_resolution_pm``.
 SWEEP_SUBSET = re.compile(r"^(?P<material>[a-z0-9]+)_sim_(?P<metric>[a-z0-9_]+)$")
@@ -139,6 +145,35 @@ def sweep_info(metadata: dict, subset: str) -> Optional[dict]:
     return {"metric": parsed[1], "value": float(value), "seed_index": None}
 
 
+def scored_targets(columns, metadata: dict, visibility: str) -> np.ndarray:
+    """Target mask (N,) bool of an image's columns under a visibility choice (:data:`VISIBILITY`).
+
+    ``metadata`` is the record as JSON data (``split.metadata(i)``). Records without visibility
+    information (datasets before 1.1.0, the Wei file) give the stored flags under both choices.
+
+    Examples
+    --------
+    >>> from atomdata.schema import ColumnSet
+    >>> cols = ColumnSet.from_arrays([[1.0, 1.0], [5.0, 5.0]], ["Sr", "Ti-O"], [True, False])
+    >>> meta = {"extra": {"visibility": {"unresolved": [1]}}}
+    >>> scored_targets(cols, meta, "resolved").tolist(), scored_targets(cols, meta, "all").tolist()
+    ([True, False], [True, True])
+    """
+    if visibility not in VISIBILITY:
+        raise ValueError(f"visibility must be one of {', '.join(VISIBILITY)}, got {visibility!r}")
+    target = np.asarray(columns.target, dtype=bool)
+    if visibility == "resolved":
+        return target
+    extra = metadata.get("extra") if isinstance(metadata, dict) else None
+    vis = extra.get("visibility") if isinstance(extra, dict) else None
+    idx = vis.get("unresolved") if isinstance(vis, dict) else None
+    if not idx:
+        return target
+    out = target.copy()
+    out[np.asarray(idx, dtype=np.int64)] = True
+    return out
+
+
 def score_split(
     predictions: PredictionsLike,
     split,
@@ -151,6 +186,7 @@ def score_split(
     edge_fraction: Optional[float] = None,
     edge_px: Optional[float] = None,
     check_axes: bool = True,
+    visibility: str = "resolved",
     progress: bool = False,
 ) -> SplitScores:
     """Score predictions for every image of a split.
@@ -177,6 +213,9 @@ def score_split(
     check_axes : bool
         When no prediction matches anywhere but swapping x and y would match,
         raise a ``ValueError`` saying the axes look swapped.
+    visibility : {"resolved", "all"}
+        Score only the columns the noise-free image resolves (the stored target flags; the
+        default) or every column of a visible species (see :data:`VISIBILITY`).
     progress : bool
         Show a progress bar.
 
@@ -194,6 +233,8 @@ def score_split(
                             edge_px=edge_px, non_target=non_target)
     if missing not in ("error", "empty", "skip"):
         raise ValueError(f"missing must be 'error', 'empty' or 'skip', got {missing!r}")
+    if visibility not in VISIBILITY:
+        raise ValueError(f"visibility must be one of {', '.join(VISIBILITY)}, got {visibility!r}")
     preds = load_predictions(predictions)  # every array checked once here: (N, 2) finite (x, y) px
     split = open_split(split, "test")
     ids = list(split.image_ids)
@@ -233,11 +274,12 @@ def score_split(
     empty = np.zeros((0, 2))
     for i in tqdm(chosen, desc="score", disable=not progress, unit="img"):
         cols = split.columns(i)
-        tgt = cols.target
+        meta = split.metadata(i)
+        tgt = scored_targets(cols, meta, visibility)
         s = rule.score(preds.get(ids[i], empty), cols.xy[tgt], cols.xy[~tgt], gt_species=cols.species[tgt],
                        pixel_size_A=float(pixel[i]), image_shape=tuple(split.image_shape(i)))
         scores.append(s)
-        sweeps.append(sweep_info(split.metadata(i), all_subsets[i]))
+        sweeps.append(sweep_info(meta, all_subsets[i]))
         out_ids.append(ids[i])
         out_subsets.append(all_subsets[i])
 
@@ -249,7 +291,7 @@ def score_split(
         sweeps=sweeps, dataset_name=getattr(split, "dataset_name", None),
         dataset_version=getattr(split, "dataset_version", None), split=getattr(split, "split", None),
         options={"missing": missing, "non_target": non_target, "edge_fraction": edge_fraction,
-                 "edge_px": edge_px},
+                 "edge_px": edge_px, "visibility": visibility},
     )
 
 
