@@ -9,14 +9,14 @@ from typing import Optional
 
 from atomdata.sim.recipe import Recipe
 from atomdata.sim.stem.benchmark import DATASET_NAME, benchmark_config
-from atomdata.sim.stem.recipe_v11 import VERSION as V11, v11_config
+from atomdata.sim.stem.recipe_v11 import VERSION as V11
+from atomdata.sim.stem.recipe_v11 import v11_config
 
 __all__ = ["RECIPES", "DEFAULT_BUILD", "get_recipe"]
 
 
-
 def _benchmark(version: Optional[str], quick: bool) -> Recipe:
-    """The atom-column benchmark: 1.0.0 (:mod:`atomdata.sim.stem.benchmark`) or 1.1.0 (:mod:`~atomdata.sim.stem.recipe_v11`)."""
+    """The atom-column benchmark: 1.0.0 (``sim.stem.benchmark``) or 1.1.0 (``sim.stem.recipe_v11``)."""
     if version is not None and version.split("-")[0] == V11:
         return v11_config(version=version, quick=quick)
     return benchmark_config(version=version, quick=quick)

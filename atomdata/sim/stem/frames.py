@@ -137,7 +137,7 @@ def background_for_contrast(signal: np.ndarray, contrast: float) -> float:
     if not 0 < contrast <= 1:
         raise ValueError(f"contrast must be in (0, 1], got {contrast}")
     b = (hi - lo) / contrast - hi
-    if b < -1e-12 - lo:
+    if b < -1e-12 * max(hi, 1.0):
         raise ValueError(f"contrast {contrast} is above the frame's own contrast {(hi - lo) / hi:.4f}; "
                          "choose a lower contrast (a background can only lower it)")
     return max(b, 0.0)
