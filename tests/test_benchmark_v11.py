@@ -210,3 +210,12 @@ def test_visibility_choice_changes_the_scored_columns(quick11):
 def test_replace_keeps_frame_params_frozen():
     p = _params()
     assert replace(p, psnr_db=5.0).psnr_db == 5.0 and p.psnr_db is None
+
+
+def test_torch_dataset_reads_the_8bit_images(quick11):
+    from atomdata import AtomColumnDataset
+
+    ds = AtomColumnDataset(quick11, split="val")
+    item = ds[0]
+    img = item["image"]
+    assert tuple(img.shape[-2:]) == (64, 64) and float(img.max()) <= 1.0 + 1e-6

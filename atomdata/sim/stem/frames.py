@@ -33,7 +33,7 @@ from typing import Optional
 
 import numpy as np
 
-from atomdata.schema import ColumnSet, ImageRecord, MetricValue, Provenance
+from atomdata.schema import ColumnSet, ImageRecord, Lattice, MetricValue, Provenance, QualityMetrics
 from atomdata.sim.stem.degrade import added_poisson_noise, blur, shot_noise, to_uint8, wei_psnr_db
 from atomdata.sim.stem.image import SIMULATOR_NAME, ImageParams, measure_contrast, simulate_image
 from atomdata.sim.stem.visibility import VISIBILITY_RULE, resolved_columns
@@ -104,8 +104,8 @@ class FormedImage:
     image: np.ndarray
     raw: np.ndarray
     columns: ColumnSet
-    quality: object
-    lattice: object
+    quality: QualityMetrics
+    lattice: Lattice
     params: FrameParams
     extra: dict = field(default_factory=dict)
 
