@@ -9,4 +9,4 @@ fi
 PY="$VENV/bin/python"
 "$PY" -m pip install --quiet --upgrade pip
 "$PY" -m pip install --quiet "torch==2.13.0"
-"$PY" -m pip install --quiet -e "$ROOT[${ATOMDATA_EXTRAS:-dev,foundry}]"
+"$PY" -m pip install --quiet -e "$ROOT[${ATOMDATA_EXTRAS:-dev,foundry,io}]"

@@ -1,5 +1,5 @@
-"""Benchmark of the one-to-one matcher: time and memory for 10^4 .. 10^6 columns, and the ratio to a naive
-all-pairs implementation (dense distance matrix + dense linear_sum_assignment) at 10^4 columns.
+"""Benchmark of the evaluator: the one-to-one matcher at 10^4 .. 10^6 columns (time, memory, ratio to a naive
+all-pairs implementation at 10^4 columns), and scoring a whole built split, side by side with another checkout.
 
 Data: a square lattice (spacing 10 px) with Gaussian jitter (0.5 px), 3 % of the columns missing and 3 %
 spurious predictions; tolerance 3 px. Each size runs in a fresh subprocess so its peak memory (ru_maxrss)
@@ -7,6 +7,16 @@ is its own. Usage::
 
     PYTHONPATH=. python scripts/bench_evaluate.py            # 1e4, 1e5, 1e6 + naive at 1e4
     PYTHONPATH=. python scripts/bench_evaluate.py --sizes 10000 --naive-size 3000
+
+Split-level row: ``score_split`` of predictions for every image of a built split (the test split of the
+full benchmark), this checkout (A) against another checkout's source (B, e.g. a worktree of an older
+commit), alternating A B A B in fresh subprocesses; the ratio B/A is taken pair by pair::
+
+    git worktree add /tmp/old <commit>
+    PYTHONPATH=. python scripts/bench_evaluate.py --split DATASET/test.h5 --baseline-src /tmp/old --repeats 5
+
+Predictions are the target columns moved by N(0, 0.3 px) with 3 % dropped and 3 % spurious (seeded), so
+the matcher does the work a real locator's output asks of it; both checkouts must give the same scores.
 """
 from __future__ import annotations
 
@@ -69,12 +79,87 @@ def run_one(n: int, which: str) -> dict:
             "peak_rss_MB": rss / 1024, "rss_increase_MB": (rss - rss0) / 1024}
 
 
+def split_predictions(path: str, seed: int = 0) -> dict:
+    """Realistic predictions for every image of the split file at ``path`` (read with h5py alone)."""
+    import h5py
+
+    rng = np.random.default_rng(seed)
+    with h5py.File(path, "r") as f:
+        ids = [s.decode() if isinstance(s, bytes) else s for s in f["image_id"][()]]
+        off, xy, target = f["columns/offsets"][()], f["columns/xy"][()], f["columns/target"][()]
+    out = {}
+    for i, image_id in enumerate(ids):
+        t = xy[off[i]:off[i + 1]][target[off[i]:off[i + 1]]]
+        keep = t[rng.random(len(t)) >= 0.03]
+        keep = keep + rng.normal(0, 0.3, keep.shape)
+        hi = xy[off[i]:off[i + 1]].max(axis=0) if off[i + 1] > off[i] else np.array([64.0, 64.0])
+        spurious = rng.uniform(0, 1, (max(1, int(0.03 * len(t))), 2)) * hi
+        out[image_id] = np.vstack([keep, spurious])
+    return out
+
+
+def run_split(path: str) -> dict:
+    """Time ``score_split`` on a whole split with the atomdata found on sys.path (old or new layout)."""
+    try:
+        from atomdata.evaluation import score_split
+    except ImportError:  # a checkout from before the evaluation subpackage
+        from atomdata.evaluate import score_split
+    preds = split_predictions(path)
+    t, c = time.perf_counter(), time.process_time()
+    scores = score_split(preds, path, check_axes=False)
+    dt, dc = time.perf_counter() - t, time.process_time() - c
+    return {"seconds": dt, "cpu_seconds": dc, "images": len(scores.scores),
+            "tp": int(sum(s.tp for s in scores.scores)), "fp": int(sum(s.fp for s in scores.scores)),
+            "fn": int(sum(s.fn for s in scores.scores))}
+
+
+def split_row(path: str, baseline_src: str, repeats: int) -> int:
+    import os
+
+    def sub(src):
+        env = dict(os.environ, PYTHONPATH=src, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+        out = subprocess.run([sys.executable, __file__, "--split-one", path], capture_output=True, text=True,
+                             check=True, env=env, cwd=src)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    here = str(__import__("pathlib").Path(__file__).resolve().parents[1])
+    rows = []
+    for _ in range(repeats):
+        rows.append((sub(here), sub(baseline_src)))
+    a, b = rows[0]
+    same = all((x["tp"], x["fp"], x["fn"]) == (a["tp"], a["fp"], a["fn"]) for pair in rows for x in pair)
+    ratios = sorted(y["cpu_seconds"] / x["cpu_seconds"] for x, y in rows)
+    wall = sorted(y["seconds"] / x["seconds"] for x, y in rows)
+    med = lambda v: v[len(v) // 2]  # noqa: E731
+    print(f"score_split of {path}: {a['images']} images, TP {a['tp']}, FP {a['fp']}, FN {a['fn']} "
+          f"(same scores in every run of both checkouts: {same})")
+    print(f"{'run':>4} {'A cpu s':>9} {'B cpu s':>9} {'B/A cpu':>8} {'A wall s':>9} {'B wall s':>9}")
+    for k, (x, y) in enumerate(rows):
+        print(f"{k:>4} {x['cpu_seconds']:>9.2f} {y['cpu_seconds']:>9.2f} {y['cpu_seconds'] / x['cpu_seconds']:>8.2f} "
+              f"{x['seconds']:>9.2f} {y['seconds']:>9.2f}")
+    print(f"speed-up of A over B ({baseline_src}): median {med(ratios):.2f}x CPU (min {ratios[0]:.2f}, max "
+          f"{ratios[-1]:.2f}), median {med(wall):.2f}x wall")
+    return 0 if same else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", default=None, help="Score this split file (split-level row) instead of the matcher sizes.")
+    ap.add_argument("--baseline-src", default=None, help="Source folder of the checkout to compare with (B).")
+    ap.add_argument("--repeats", type=int, default=5, help="A/B pairs for the split-level row.")
+    ap.add_argument("--split-one", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     ap.add_argument("--naive-size", type=int, default=10_000)
     ap.add_argument("--one", nargs=2, metavar=("N", "WHICH"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.split_one:
+        print(json.dumps(run_split(args.split_one)))
+        return 0
+    if args.split:
+        if not args.baseline_src:
+            print(json.dumps(run_split(args.split)))
+            return 0
+        return split_row(args.split, args.baseline_src, args.repeats)
     if args.one:
         print(json.dumps(run_one(int(args.one[0]), args.one[1])))
         return 0

@@ -75,7 +75,7 @@ def cpu_ms_per_image(path: Path, n: int) -> dict:
     raw_h5py(path, n)
     out["raw_h5py"] = (time.process_time() - t) / n * 1e3
     for target in ("heatmap", "none"):
-        ds = AtomColumnDataset(path, target=target)
+        ds = AtomColumnDataset(path, label=target)
         ds[0]
         t = time.process_time()
         for i in range(0, n, BATCH):
@@ -150,7 +150,7 @@ def main(argv=None) -> int:
         print(f"\nraw h5py loop into numpy:                         {raw_rate:8.0f} images/s")
         for target in ("heatmap", "none"):
             for workers in (0, 2):
-                ds = AtomColumnDataset(path, target=target)
+                ds = AtomColumnDataset(path, label=target)
                 loader = DataLoader(ds, batch_size=BATCH, num_workers=workers, collate_fn=collate_columns,
                                     persistent_workers=workers > 0)
                 loader_epoch(loader)  # warm-up (starts the workers)

@@ -78,3 +78,27 @@ def test_the_front_door_names_resolve_lazily():
     assert atomdata.models.available()  # the subpackage
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         atomdata.nope  # noqa: B018
+
+
+def test_every_atomdata_import_resolves_including_lazy_ones_inside_functions():
+    """``from atomdata.x import y`` inside a function is only run when that path runs (some need optional
+    extras): check statically that every such name exists, so a moved name cannot hide until then."""
+    import importlib
+
+    bad = []
+    for path in MODULES:
+        for module, names, line in _imports(path):
+            if not module.startswith("atomdata"):
+                continue
+            try:
+                mod = importlib.import_module(module)
+            except ImportError as e:
+                bad.append(f"{path}:{line}: import {module}: {e}")
+                continue
+            for n in names:
+                if n != "*" and not hasattr(mod, n):
+                    try:
+                        importlib.import_module(f"{module}.{n}")
+                    except ImportError:
+                        bad.append(f"{path}:{line}: {module} has no {n}")
+    assert not bad, "\n".join(bad)

@@ -47,6 +47,29 @@ def test_report_files(data, tmp_path):
     assert "| sto_sim_psnr_db |" in md and "synthetic 1.2" in md
 
 
+def test_evaluate_checks_each_prediction_array_once_and_reads_no_full_record(data, tmp_path, monkeypatch):
+    """Validation at the boundary: one position check per predicted image, no pydantic record per image."""
+    from atomdata.evaluation import inputs
+    from atomdata.storage import SplitFile as Reader
+
+    root, split, preds = data
+    calls = {"check_xy": 0, "record": 0}
+    real_check, real_record = inputs.check_xy, Reader.record
+
+    def counting_check(*a, **k):
+        calls["check_xy"] += 1
+        return real_check(*a, **k)
+
+    def counting_record(self, i):
+        calls["record"] += 1
+        return real_record(self, i)
+
+    monkeypatch.setattr(inputs, "check_xy", counting_check)
+    monkeypatch.setattr(Reader, "record", counting_record)
+    evaluate(preds, split.path, n_boot=0, out_dir=tmp_path)
+    assert calls == {"check_xy": len(preds), "record": 0}
+
+
 def test_radar_radius_orientation():
     kw = dict(id_precision=[1] * 3, position_accuracy_A=[0.1] * 3, interpolation="linear", n_boot=0)
     worse_higher = find_cutoff([100, 200, 300], [1.0, 1.0, 0.8], metric="resolution_pm", **kw)
@@ -131,3 +154,36 @@ def test_radar_radius_reads_decade_ranges_on_a_log_axis():
     # a linear range stays linear: contrast 0.25 in 0.0..1.0 (worse when lower) is 75 % of the way
     c = cut(0.25, 0.0, 1.0)
     assert radar_radius(c) == pytest.approx(0.75)
+
+
+def _counts_in(text: str) -> dict[str, int]:
+    import re
+
+    return {k: int(v) for k, v in re.findall(r"\b(TP|FP|FN) (\d+)", text)}
+
+
+def test_overlay_title_and_legend_count_the_same_columns(tmp_path):
+    """A miss in the border band is not an FN: the legend must not count it as one (it did)."""
+    from atomdata.evaluation import score_image
+    from atomdata.schema import ColumnSet
+
+    # 64 x 64 px at 0.1 Å/px: match radius 5 px, border band 6 px. Four target columns: one found,
+    # one missed inside, two missed in the band; one prediction far from everything (FP).
+    gt = ColumnSet.from_arrays([[20.0, 20.0], [40.0, 40.0], [2.0, 30.0], [30.0, 61.0]], ["Sr"] * 4)
+    pred = np.array([[20.5, 20.0], [10.0, 50.0]])
+    s = score_image(pred, gt, pixel_size_A=0.1, image_shape=(64, 64))
+    assert (s.tp, s.fp, s.fn) == (1, 1, 1)
+    fig = plot_overlay(np.zeros((64, 64)), s, pred, gt)
+    ax = fig.axes[0]
+    title = ax.get_title()
+    legend = {t.get_text().rsplit(" (", 1)[0]: int(t.get_text().rsplit("(", 1)[1].rstrip(")"))
+              for t in ax.get_legend().get_texts()}
+    assert _counts_in(title) == {"TP": 1, "FP": 1, "FN": 1}
+    assert legend["ground truth missed (FN)"] == s.fn == 1
+    assert legend["ground truth matched"] == legend["TP"] == s.tp
+    assert legend["FP"] == s.fp
+    assert legend["ground truth in border band (not scored)"] == 2
+    assert "2 columns in the border band" in title
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -93,3 +93,13 @@ def test_label_errors():
         species_masks([[1, 1]], ["W"], (4, 4), species_names=["O", "Sr"])
     with pytest.raises(ValueError, match="Unknown label 'mask'. Valid labels: heatmap, disk, species, coords, none."):
         render_label("mask", xy=[[1, 1]], shape=(4, 4))
+
+
+@pytest.mark.parametrize("sigma_px", [0.5, 1.5, 4.0])
+def test_heatmap_drawn_in_blocks_of_columns_equals_one_block(monkeypatch, sigma_px):
+    from atomdata.datasets import labels
+
+    xy = np.random.default_rng(5).uniform(-5, 70, (300, 2))  # several blocks, some columns outside the image
+    blocked = labels.gaussian_heatmap(xy, (64, 70), sigma_px=sigma_px)
+    monkeypatch.setattr(labels, "_BLOCK_VALUES", 10**9)
+    np.testing.assert_array_equal(blocked, labels.gaussian_heatmap(xy, (64, 70), sigma_px=sigma_px))

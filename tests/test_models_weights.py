@@ -157,3 +157,61 @@ def test_load_state_dict_file_forms(tmp_path):
     junk.write_bytes(b"not a torch file")
     with pytest.raises(Exception, match="cannot read weights file"):
         load_state_dict_file(junk)
+
+
+def _blocking_lookup(monkeypatch):
+    """Name lookups that hang (a resolver without network that waits for its timeout)."""
+    release = threading.Event()
+
+    def hang(*args, **kwargs):
+        release.wait(30)
+        raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+    monkeypatch.setattr(socket, "getaddrinfo", hang)
+    return release
+
+
+def test_offline_download_fails_within_the_connect_timeout_in_one_line(monkeypatch):
+    import time
+
+    import atomdata.models.weights as weights
+
+    release = _blocking_lookup(monkeypatch)
+    monkeypatch.setattr(weights, "CONNECT_TIMEOUT_S", 0.5)
+    spec = _spec(b"genuine", url="https://weights.example.org/demo.pt")
+    start = time.perf_counter()
+    try:
+        with pytest.raises(WeightsNotFoundError) as info:
+            resolve_weights(spec)
+    finally:
+        release.set()
+    assert time.perf_counter() - start < 3.0
+    message = str(info.value)
+    assert "\n" not in message
+    assert "no answer from weights.example.org:443 within 0.5 s" in message
+    assert "Without network, supply the file by hand" in message and "ATOMDATA_TEST_WEIGHTS" in message
+    assert list(weights_cache_dir().iterdir()) == []
+
+
+def test_unresolvable_host_is_named_and_no_network_traceback_is_chained(monkeypatch):
+    def no_dns(*args, **kwargs):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_dns)
+    spec = _spec(b"genuine", url="https://weights.example.org/demo.pt")
+    with pytest.raises(WeightsNotFoundError, match="cannot resolve the host name weights.example.org") as info:
+        resolve_weights(spec)
+    assert info.value.__cause__ is None and info.value.__context__ is None
+
+
+def test_a_configured_proxy_is_probed_instead_of_the_host(monkeypatch, http_folder):
+    from atomdata.models.weights import unreachable_reason
+
+    _, base = http_folder  # a live server stands in for the proxy; the host itself cannot be resolved
+    monkeypatch.setenv("https_proxy", base)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    assert unreachable_reason("https://weights.invalid/demo.pt", timeout_s=2) is None
+    monkeypatch.delenv("https_proxy")
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    assert unreachable_reason("https://weights.invalid/demo.pt", timeout_s=2).startswith("cannot resolve")

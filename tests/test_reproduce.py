@@ -160,3 +160,32 @@ def test_explain_cutoffs_script_without_weights_says_how(tmp_path):
                        env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0
     assert "ATOMDATA_ZIATDINOV_WEIGHTS" in r.stderr
+
+
+@pytest.mark.slow
+def test_reproduction_resumes_from_saved_predictions(tmp_path, monkeypatch):
+    """Predictions saved by an interrupted run are kept; the next run predicts only the missing images."""
+    import numpy as np
+
+    from atomdata.evaluation import load_predictions, save_predictions
+    from atomdata.models import parallel
+
+    first = reproduce(tmp_path / "out", quick=True, models=["baseline-peaks"], n_boot=0, progress=False, workers=1)
+    path = first.out_dir / "baseline-peaks" / "predictions_test.npz"
+    full = load_predictions(path)
+    kept = dict(list(full.items())[: len(full) // 2])
+    save_predictions(kept, path)  # as if interrupted half-way (the identity file is still there)
+    predicted = []
+    real = parallel.locate_chunk
+
+    def counting(spec, images, pixel_sizes_A, single_thread):
+        predicted.append(len(images))
+        return real(spec, images, pixel_sizes_A, single_thread)
+
+    monkeypatch.setattr(parallel, "locate_chunk", counting)
+    reproduce(tmp_path / "out", quick=True, models=["baseline-peaks"], n_boot=0, progress=False, workers=1)
+    assert sum(predicted) == len(full) - len(kept)  # generality predictions were complete: not redone
+    again = load_predictions(path)
+    assert sorted(again) == sorted(full)
+    for k in full:
+        np.testing.assert_array_equal(again[k], full[k])

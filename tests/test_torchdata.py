@@ -4,9 +4,6 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,8 +19,6 @@ from atomdata.datasets.transforms import Compose, GaussianNoise, RandomCrop, Ran
 from atomdata.sources import DEFAULT_DATASET, DEFAULT_VERSION, DatasetNotFoundError
 from atomdata.storage import SplitFile
 from atomdata.storage.paths import dataset_dir
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -310,20 +305,3 @@ def test_iterating_ten_thousand_images_keeps_memory_bounded(tmp_path):
         assert max(rss) - warm < 25, f"resident memory grew by {max(rss) - warm:.1f} MB over 10^4 images"
         # the whole file's images would be 40 MB: far above the allowed growth
 
-
-# -- README ---------------------------------------------------------------------------------------------
-def _readme_example() -> str:
-    text = (REPO / "README.md").read_text()
-    m = re.search(r"<!-- example: torch-training -->\s*```python\n(.*?)```", text, re.S)
-    assert m, "README.md lacks the torch training example"
-    return m.group(1)
-
-
-def test_readme_training_example_runs_as_written(tmp_path):
-    # the example reads the benchmark from the default cache; put a small train split there
-    write_dataset_folder(dataset_dir(DEFAULT_DATASET, DEFAULT_VERSION), splits=("train",), n=16, shape=(96, 96))
-    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    res = subprocess.run([sys.executable, "-c", _readme_example()], env=env, cwd=tmp_path, capture_output=True,
-                         text=True, timeout=300)
-    assert res.returncode == 0, res.stderr
-    assert re.findall(r"epoch (\d): loss \d+\.\d+", res.stdout) == ["0", "1"], res.stdout

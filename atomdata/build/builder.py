@@ -2,7 +2,9 @@
 
 A split is cut into shards of ``recipe.shard_size`` consecutive images. A shard is a
 pure function of ``(recipe, split, shard index)`` (:func:`build_shard`), so shards can
-be built anywhere (:mod:`atomdata.build.executors`) and merged. Shards are written
+be built anywhere -- a local process pool or a Dask cluster (:mod:`atomdata.build.engine`)
+-- and merged. Workers that do not see ``<out>`` return the shard's bytes
+(:func:`shard_bytes`) and this process writes them. Shards are written
 atomically into ``<out>/.shards-<fingerprint>/``: an interrupted run leaves only
 complete shards (plus temporary files that the next run deletes), and re-running
 builds only the missing ones. Each split is then merged into ``<out>/<split>.h5``
@@ -14,11 +16,14 @@ Two builds of the same version give byte-identical split files.
 from __future__ import annotations
 
 import shutil
+import sys
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Optional
 
 from atomdata._version import __version__
+from atomdata.build.engine import check_scheduler, task_runner
 from atomdata.build.executors import default_workers, run_tasks
 from atomdata.build.recipes import get_recipe
 from atomdata.schema import DatasetManifest, SplitInfo
@@ -26,6 +31,7 @@ from atomdata.sim.recipe import Recipe
 from atomdata.storage import (
     SplitFile,
     SplitWriter,
+    atomic_path,
     dataset_dir,
     merge_splits,
     read_manifest,
@@ -33,7 +39,7 @@ from atomdata.storage import (
     write_manifest,
 )
 
-__all__ = ["build_dataset", "build_shard", "shard_path", "shard_ranges", "default_workers"]
+__all__ = ["build_dataset", "build_shard", "shard_bytes", "shard_path", "shard_ranges", "default_workers"]
 
 COMPRESSIONS = ("gzip", "lzf", None)
 
@@ -71,6 +77,23 @@ def build_shard(recipe: Recipe, split: str, shard_index: int, path) -> int:
     return stop - start
 
 
+def shard_bytes(recipe: Recipe, split: str, shard_index: int) -> bytes:
+    """The bytes of the shard file :func:`build_shard` writes, built in a local temporary folder.
+
+    For workers that cannot write to the output folder (no shared filesystem): the
+    client writes the bytes (atomically) where :func:`shard_path` says.
+    """
+    with tempfile.TemporaryDirectory(prefix="atomdata-shard-") as tmp:
+        path = Path(tmp) / "shard.h5"
+        build_shard(recipe, split, shard_index, path)
+        return path.read_bytes()
+
+
+def _write_shard(path: Path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
 def _merge(paths: list, out: Path, split: str, recipe: Recipe, compression: Optional[str]) -> str:
     merge_splits(paths, out, split=split, dataset_name=recipe.dataset_name, dataset_version=recipe.version,
                  compression=compression, created_by=recipe.made_by)
@@ -97,6 +120,27 @@ def _split_done(out: Path, split: str, recipe: Recipe) -> bool:
     f = out / f"{split}.h5"
     return (info is not None and man.generator.get("fingerprint") == recipe.fingerprint() and f.exists()
             and f.stat().st_size == info.size_bytes)
+
+
+def _announce(line: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+def _run_shards(tasks: list, shard_lists: dict, bar, *, scheduler: str, workers: int, address: Optional[str],
+                shared_fs: bool) -> None:
+    """Build the shards ``tasks`` (``(recipe, split, k)``) on the engine; each is on disk once its bar step shows."""
+    with task_runner(scheduler, workers=workers, address=address, announce=_announce) as runner:
+        if scheduler == "dask" and not shared_fs:
+            for j, data in runner.run(shard_bytes, tasks):
+                rec, split, k = tasks[j]
+                _write_shard(shard_lists[split][k], data)
+                a, b = shard_ranges(rec.n_images(split), rec.shard_size)[k]
+                bar.update(b - a)
+        else:
+            for _, n in runner.run(build_shard, [(*t, shard_lists[t[1]][t[2]]) for t in tasks]):
+                bar.update(n)
 
 
 def _split_info(path: Path) -> SplitInfo:
@@ -137,6 +181,9 @@ def build_dataset(
     recipe: Optional[Recipe] = None,
     keep_shards: bool = False,
     compression: Optional[str] = "gzip",
+    scheduler: str = "processes",
+    address: Optional[str] = None,
+    shared_fs: Optional[bool] = None,
 ) -> Path:
     """Build a dataset version's split files and ``manifest.json``; returns the dataset folder.
 
@@ -151,7 +198,8 @@ def build_dataset(
     quick : bool
         Build the small but complete test config of that version.
     workers : int, optional
-        Worker processes (default: the available CPUs); 1 builds in this process.
+        Worker processes (default: the available CPUs); 1 builds in this process (process
+        pool), or the size of the Dask LocalCluster.
     progress : bool
         Show a tqdm progress bar (images built).
     splits : iterable of str, optional
@@ -164,6 +212,16 @@ def build_dataset(
         Image compression of the split files. The released bytes (and checksums)
         are those of the default ``"gzip"``; ``None`` gives ~2.4x larger files
         with memmap-class random reads (see the performance docs).
+    scheduler : {"processes", "dask"}
+        Where the shards are simulated: a local process pool (default) or Dask (a
+        ``distributed.LocalCluster`` of ``workers`` processes, or the cluster at ``address``;
+        needs ``pip install 'atomdata[dask]'``). The split files are byte-identical either way.
+    address : str, optional
+        Scheduler address of a running Dask cluster, e.g. ``tcp://10.0.0.5:8786``.
+    shared_fs : bool, optional
+        Whether the Dask workers can write into ``out_dir``. False: each worker builds its
+        shard in a local temporary folder and returns the bytes, which this process writes.
+        Default: True on this machine (process pool, LocalCluster), False with ``address``.
 
     Returns
     -------
@@ -194,6 +252,9 @@ def build_dataset(
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
+    check_scheduler(scheduler, address=address)
+    if shared_fs is None:
+        shared_fs = address is None
     out = Path(out_dir) if out_dir is not None else dataset_dir(rec.dataset_name, rec.version)
     out.mkdir(parents=True, exist_ok=True)
     shard_dir = out / f".shards-{rec.fingerprint()}"
@@ -211,12 +272,13 @@ def build_dataset(
             if _shard_done(shard_lists[split][k], b - a):
                 done += b - a
             else:
-                tasks.append((rec, split, k, shard_lists[split][k]))
+                tasks.append((rec, split, k))
 
     with tqdm(total=total, initial=done, desc=f"build {rec.dataset_name} {rec.version}", unit="img",
               disable=not progress) as bar:
-        for _, n in run_tasks(build_shard, tasks, workers=workers):
-            bar.update(n)
+        if tasks:
+            _run_shards(tasks, shard_lists, bar, scheduler=scheduler, workers=workers, address=address,
+                        shared_fs=shared_fs)
     merges = [(shard_lists[s], out / f"{s}.h5", s, rec, compression) for s in todo_splits]
     for _ in run_tasks(_merge, merges, workers=workers):
         pass

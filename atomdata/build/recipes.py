@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Optional
 
+from atomdata.sim.hrtem.benchmark import DATASET_NAME as HRTEM_DATASET
+from atomdata.sim.hrtem.benchmark import hrtem_config
 from atomdata.sim.recipe import Recipe
 from atomdata.sim.stem.benchmark import DATASET_NAME, benchmark_config
 from atomdata.sim.stem.recipe_v11 import VERSION as V11
@@ -25,6 +27,7 @@ def _benchmark(version: Optional[str], quick: bool) -> Recipe:
 #: dataset name -> factory ``(version or None, quick) -> Recipe``
 RECIPES: dict[str, Callable[..., Recipe]] = {
     DATASET_NAME: _benchmark,
+    HRTEM_DATASET: lambda version, quick: hrtem_config(version=version, quick=quick),
 }
 #: The dataset ``atomdata build`` makes when no name is given.
 DEFAULT_BUILD = DATASET_NAME

@@ -11,12 +11,12 @@ import sys
 from typing import Optional
 
 from atomdata._version import __version__
-from atomdata.cli import data, models, reproduction, scoring
+from atomdata.cli import data, microscope, models, reproduction, scoring
 
 __all__ = ["main", "build_parser"]
 
 #: Functions that add one sub-command each, in help order.
-_COMMANDS = [*data.COMMANDS, *scoring.COMMANDS, *models.COMMANDS, *reproduction.COMMANDS]
+_COMMANDS = [*data.COMMANDS, *scoring.COMMANDS, *models.COMMANDS, *microscope.COMMANDS, *reproduction.COMMANDS]
 
 
 def build_parser() -> argparse.ArgumentParser:

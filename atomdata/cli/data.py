@@ -5,7 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-from atomdata.cli.common import existing_folder
+from atomdata.cli.common import add_engine_options, existing_folder
 
 __all__ = ["COMMANDS"]
 
@@ -98,7 +98,8 @@ def cmd_build(args) -> int:
 
     out = build_dataset(args.out, name=args.name, version=args.version, quick=args.quick, workers=args.workers,
                         progress=not args.no_progress, splits=args.splits,
-                        compression=None if args.compression == "none" else args.compression)
+                        compression=None if args.compression == "none" else args.compression,
+                        scheduler=args.scheduler, address=args.address, shared_fs=True if args.shared_fs else None)
     print(out)
     if args.preview:
         from atomdata.build.preview import preview_montage
@@ -114,7 +115,10 @@ def add_build(sub) -> None:
     p.add_argument("--version", default=None, help="Version to build (default: this release's default version).")
     p.add_argument("--out", default=None, help="Output folder (default: the cache folder of the version).")
     p.add_argument("--quick", action="store_true", help="Small but complete build for tests (version <v>-quick).")
-    p.add_argument("--workers", type=int, default=None, help="Worker processes (default: available CPUs).")
+    add_engine_options(p, what="the simulation of the shards")
+    p.add_argument("--shared-fs", action="store_true",
+                   help="With --address: the Dask workers can write into --out (default: they return each shard's "
+                        "bytes and this process writes them).")
     p.add_argument("--splits", nargs="+", default=None, metavar="SPLIT",
                    help="Only these splits (train val test generality).")
     p.add_argument("--preview", default=None, metavar="PNG", help="Also write a montage of one image per subset.")

@@ -8,6 +8,17 @@ def cmd_train(args) -> int:
     from atomdata.models.train import train
     from atomdata.storage import sha256_file
 
+    if args.model == "hrtem-unet":  # the HRTEM segmentation task's U-Net
+        from atomdata.models.train.segment import train_segmenter
+
+        path = train_segmenter(args.data, out=args.out, quick=args.quick, device=args.device, resume=args.resume,
+                               checkpoint_dir=args.checkpoint_dir, stop_at=args.stop_at, progress=not args.quiet,
+                               steps=args.steps, batch_size=args.batch_size, crop_px=args.crop_px, lr=args.lr,
+                               seed=args.seed)
+        print(path)
+        print(f"sha256 {sha256_file(path)}")
+        return 0
+
     path = train(args.model, args.data, out=args.out, steps=args.steps, batch_size=args.batch_size,
                  crop_px=args.crop_px, lr=args.lr, sigma_px=args.sigma_px, seed=args.seed, val_every=args.val_every,
                  checkpoint_every=args.checkpoint_every, device=args.device, resume=args.resume,
@@ -21,7 +32,7 @@ def cmd_train(args) -> int:
 def add_train(sub) -> None:
     p = sub.add_parser("train", help="Train a model's weights on the train split (default recipe: a few minutes "
                                      "on 2 CPU cores); checkpoints, resume, fixed seeds.")
-    p.add_argument("model", help="Model to train (lin-atomsegnet).")
+    p.add_argument("model", help="Model to train: lin-atomsegnet (atom columns) or hrtem-unet (nanoparticle masks).")
     p.add_argument("--data", default=None,
                    help="Dataset folder with train.h5 and val.h5 (default: the benchmark in the cache, built if missing).")
     p.add_argument("--out", default=None,

@@ -1,6 +1,8 @@
 """Reproduction command: ``reproduce``."""
 from __future__ import annotations
 
+from atomdata.cli.common import add_engine_options
+
 __all__ = ["COMMANDS"]
 
 
@@ -14,7 +16,8 @@ def cmd_reproduce(args) -> int:
     result = reproduce(args.out, version=args.version, dataset=args.dataset, quick=args.quick, data=args.data,
                        protocol=args.protocol, tolerance_A=args.tolerance_A, train_missing=not args.no_train,
                        n_boot=args.n_boot, max_seeds=args.max_seeds, reuse_predictions=not args.no_reuse,
-                       compare_with=args.compare_with, progress=not args.quiet, **kwargs)
+                       compare_with=args.compare_with, progress=not args.quiet,
+                       scheduler=args.scheduler, workers=args.workers, address=args.address, **kwargs)
     for line in summary_lines(result):
         print(line)
     print(f"report: {result.report_path} (the full comparison, plots and per-model reports are beside it)")
@@ -50,6 +53,7 @@ def add_reproduce(sub) -> None:
                    help="Use only the first N seeds of every sweep point (faster; coarser confidence intervals).")
     p.add_argument("--no-reuse", action="store_true",
                    help="Predict everything again instead of reusing predictions saved in --out by an earlier run.")
+    add_engine_options(p, what="the model predictions")
     p.add_argument("--quiet", action="store_true", help="No progress bars.")
     p.set_defaults(func=cmd_reproduce)
 

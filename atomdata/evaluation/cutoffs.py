@@ -25,18 +25,21 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Optional
+from collections.abc import Mapping
+from typing import Optional, Union
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from atomdata.schema import METRIC_FIELDS
 
-__all__ = ["Criteria", "Cutoff", "find_cutoff", "sweep_cutoffs"]
+__all__ = ["Criteria", "SegmentationCriteria", "Cutoff", "find_cutoff", "cutoff_from_scores", "sweep_cutoffs"]
 
 
 class Criteria(BaseModel):
     """Failure criteria of a model (Wei et al. 2023 defaults)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     id_recall_min: float = Field(default=0.90, ge=0, le=1, description="Fails when ID-recall < this.")
     id_precision_min: float = Field(default=0.95, ge=0, le=1, description="Fails when ID-precision < this.")
@@ -47,6 +50,27 @@ class Criteria(BaseModel):
         return [("id_recall", self.id_recall_min, "below"),
                 ("id_precision", self.id_precision_min, "below"),
                 ("position_accuracy_A", self.position_accuracy_max_A, "above")]
+
+
+class SegmentationCriteria(BaseModel):
+    """Failure criteria of a nanoparticle segmenter (HRTEM task; see :mod:`atomdata.evaluation.segmentation`).
+
+    A segmenter fails at an image quality where the mean pixel IoU drops below ``pixel_iou_min``,
+    the particle-detection F1 (instances matched at IoU >= 0.5) below ``detection_f1_min``, or the
+    mean absolute relative error of the matched particles' equivalent diameters rises above
+    ``size_error_max`` (0.1 = 10 %, the size resolution a coarsening study needs).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    pixel_iou_min: float = Field(default=0.80, ge=0, le=1, description="Fails when pixel IoU < this.")
+    detection_f1_min: float = Field(default=0.80, ge=0, le=1, description="Fails when detection F1 < this.")
+    size_error_max: float = Field(default=0.10, gt=0, description="Fails when the relative size error > this.")
+
+    def rules(self) -> list[tuple[str, float, str]]:
+        """``(score name, threshold, "below"|"above")`` for each criterion."""
+        return [("pixel_iou", self.pixel_iou_min, "below"), ("detection_f1", self.detection_f1_min, "below"),
+                ("size_error_rel", self.size_error_max, "above")]
 
 
 class Cutoff(BaseModel):
@@ -67,10 +91,10 @@ class Cutoff(BaseModel):
     tested_max: float
     n_points: int
     n_seeds: int
-    criteria: Criteria
+    criteria: Union[Criteria, SegmentationCriteria]
     interpolation: str = "pchip"
     points: dict[str, list[Optional[float]]] = Field(
-        default_factory=dict, description="Per-point means: value, id_recall, id_precision, position_accuracy_A."
+        default_factory=dict, description="Per-point means: value and each criterion's score (e.g. id_recall)."
     )
 
 
@@ -221,6 +245,28 @@ def find_cutoff(
     (250.0, 'id_recall')
     """
     criteria = criteria or Criteria()
+    scores = {"id_recall": id_recall, "id_precision": id_precision, "position_accuracy_A": position_accuracy_A}
+    return cutoff_from_scores(values, scores, seed_index=seed_index, metric=metric, subset=subset,
+                              worse_when=worse_when, criteria=criteria, interpolation=interpolation, n_boot=n_boot,
+                              confidence=confidence, seed=seed)
+
+
+def cutoff_from_scores(values, scores: Mapping, *, seed_index=None, metric: str, subset: str = "",
+                       worse_when: Optional[str] = None, criteria, interpolation: str = "pchip", n_boot: int = 1000,
+                       confidence: float = 0.95, seed: int = 0) -> Cutoff:
+    """Cutoff of one sweep from per-image ``scores`` (name -> (N,) array) under any ``criteria``.
+
+    ``criteria.rules()`` names the scores it reads (e.g. :class:`SegmentationCriteria`: pixel_iou,
+    detection_f1, size_error_rel); the method is that of :func:`find_cutoff` (module notes).
+
+    Examples
+    --------
+    >>> c = cutoff_from_scores([10, 100, 1000], {"pixel_iou": [0.5, 0.85, 0.95], "detection_f1": [1, 1, 1],
+    ...     "size_error_rel": [0, 0, 0]}, metric="dose_e_per_A2", worse_when="lower",
+    ...     criteria=SegmentationCriteria(), interpolation="linear", n_boot=0)
+    >>> round(c.cutoff, 1), c.failed_first
+    (87.1, 'pixel_iou')
+    """
     if interpolation not in ("pchip", "linear"):
         raise ValueError(f"interpolation must be 'pchip' or 'linear', got {interpolation!r}")
     if worse_when is None:
@@ -230,9 +276,12 @@ def find_cutoff(
         worse_when = METRIC_FIELDS[metric]
     if worse_when not in ("higher", "lower"):
         raise ValueError(f"worse_when must be 'higher' or 'lower', got {worse_when!r}")
+    names = [name for name, _, _ in criteria.rules()]
+    missing = [n for n in names if n not in scores]
+    if missing:
+        raise ValueError(f"scores lack {missing} that the criteria read; give them (have: {sorted(scores)})")
     v = np.asarray(values, dtype=np.float64)
-    s = np.column_stack([np.asarray(id_recall, float), np.asarray(id_precision, float),
-                         np.asarray(position_accuracy_A, float)])
+    s = np.column_stack([np.asarray(scores[n], float) for n in names])
     if len(v) == 0 or s.shape[0] != len(v):
         raise ValueError(f"values and scores must be non-empty and of equal length, got {len(v)} and {s.shape[0]}")
     uniq, inv = np.unique(v, return_inverse=True)
@@ -245,8 +294,8 @@ def find_cutoff(
         seeds = np.asarray(seed_index, dtype=np.int64)
     useeds, sinv = np.unique(seeds, return_inverse=True)
     # per (seed, point) sums and counts of the valid scores: shape (n_seeds, n_points, 3)
-    acc = np.zeros((len(useeds), len(uniq), 3))
-    cnt = np.zeros((len(useeds), len(uniq), 3))
+    acc = np.zeros((len(useeds), len(uniq), len(names)))
+    cnt = np.zeros((len(useeds), len(uniq), len(names)))
     valid = ~np.isnan(s)
     np.add.at(acc, (sinv, inv), np.where(valid, s, 0.0))
     np.add.at(cnt, (sinv, inv), valid.astype(float))
@@ -287,9 +336,7 @@ def find_cutoff(
         failed_at_start=bool(at_start), per_criterion=per, ci_low=ci_low, ci_high=ci_high, confidence=confidence,
         p_never_fails=p_never, tested_min=float(uniq.min()), tested_max=float(uniq.max()), n_points=len(uniq),
         n_seeds=len(useeds), criteria=criteria, interpolation=interpolation,
-        points={"value": uniq.tolist(), "id_recall": clean(point_means[:, 0].tolist()),
-                "id_precision": clean(point_means[:, 1].tolist()),
-                "position_accuracy_A": clean(point_means[:, 2].tolist())},
+        points={"value": uniq.tolist(), **{n: clean(point_means[:, j].tolist()) for j, n in enumerate(names)}},
     )
 
 

@@ -27,20 +27,28 @@ import numpy as np
 
 from atomdata.schema import check_xy
 
-__all__ = ["load_predictions", "save_predictions", "PredictionsLike"]
+__all__ = ["load_predictions", "save_predictions", "Predictions", "PredictionsLike"]
 
 PredictionsLike = Union[Mapping[str, object], str, os.PathLike]
 
 
-def _as_dict(d: Mapping) -> dict[str, np.ndarray]:
-    out = {}
+class Predictions(dict):
+    """``{image_id: (N, 2) float64 array of (x, y) px}`` whose arrays were checked by :func:`load_predictions`.
+
+    Handing one to :func:`load_predictions` (as :func:`~atomdata.evaluation.evaluate` and
+    :func:`~atomdata.evaluation.score_split` do) returns it as it is: every array is checked once.
+    """
+
+
+def _as_dict(d: Mapping) -> Predictions:
+    out = Predictions()
     for k, v in d.items():
         key = k.decode() if isinstance(k, bytes) else str(k)
         out[key] = check_xy(v, f"predictions for image {key!r}")
     return out
 
 
-def load_predictions(source: PredictionsLike, *, group: Optional[str] = None) -> dict[str, np.ndarray]:
+def load_predictions(source: PredictionsLike, *, group: Optional[str] = None) -> Predictions:
     """Read predictions into ``{image_id: (N, 2) float64 array of (x, y) px}``.
 
     Parameters
@@ -52,7 +60,8 @@ def load_predictions(source: PredictionsLike, *, group: Optional[str] = None) ->
 
     Returns
     -------
-    dict[str, ndarray]
+    Predictions
+        A dict ``{image_id: (N, 2) float64 array}``, marked as checked.
 
     Raises
     ------
@@ -68,6 +77,8 @@ def load_predictions(source: PredictionsLike, *, group: Optional[str] = None) ->
     >>> p["img-0"].shape
     (1, 2)
     """
+    if isinstance(source, Predictions):
+        return source
     if isinstance(source, Mapping):
         return _as_dict(source)
     path = Path(source)
@@ -89,7 +100,7 @@ def load_predictions(source: PredictionsLike, *, group: Optional[str] = None) ->
     )
 
 
-def _read_csv(path: Path) -> dict[str, np.ndarray]:
+def _read_csv(path: Path) -> Predictions:
     rows: dict[str, list] = {}
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
@@ -116,10 +127,10 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
             if not (np.isfinite(x) and np.isfinite(y)):
                 raise ValueError(f"{path.name} line {line}: non-finite position ({xs}, {ys}) for image {key!r}")
             pts.append((x, y))
-    return {k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in rows.items()}
+    return Predictions({k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in rows.items()})
 
 
-def _read_npy(path: Path) -> dict[str, np.ndarray]:
+def _read_npy(path: Path) -> Predictions:
     try:
         a = np.load(path, allow_pickle=False)
     except ValueError as e:
@@ -133,16 +144,16 @@ def _read_npy(path: Path) -> dict[str, np.ndarray]:
         )
     ids = np.asarray(a["image_id"]).astype(str)
     xy = np.column_stack([a["x"], a["y"]]).astype(np.float64)
-    out = {}
+    out = Predictions()
     for k in dict.fromkeys(ids.tolist()):
         out[k] = check_xy(xy[ids == k], f"predictions for image {k!r}")
     return out
 
 
-def _read_h5(path: Path, group: Optional[str]) -> dict[str, np.ndarray]:
+def _read_h5(path: Path, group: Optional[str]) -> Predictions:
     import h5py
 
-    out = {}
+    out = Predictions()
     with h5py.File(path, "r") as f:
         root = f
         if group:

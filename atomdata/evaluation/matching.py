@@ -181,14 +181,23 @@ def match_one_to_one(pred_xy, gt_xy, radius_px: float, *, checked: bool = False)
 
 
 def _components(p: np.ndarray, g: np.ndarray, n_pred: int, n_gt: int) -> np.ndarray:
-    """Connected-component label of each candidate edge of the bipartite graph."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    """Connected-component label of each candidate edge of the bipartite graph (label = smallest node id).
 
-    n = n_pred + n_gt
-    graph = coo_matrix((np.ones(len(p), np.int8), (p, g + n_pred)), shape=(n, n)).tocsr()
-    _, labels = connected_components(graph, directed=False)
-    return labels[p]
+    Min-label propagation with pointer jumping: each round takes every edge's smaller end label to
+    both ends; candidate graphs of column lattices have tiny components, so a few rounds settle it
+    (cheaper than building a sparse matrix for scipy's connected_components on every image).
+    """
+    u, v = p, g + n_pred
+    lab = np.arange(n_pred + n_gt)
+    while True:
+        m = np.minimum(lab[u], lab[v])
+        new = lab.copy()
+        np.minimum.at(new, u, m)
+        np.minimum.at(new, v, m)
+        new = new[new]  # pointer jumping: follow each label to its own label
+        if np.array_equal(new, lab):
+            return lab[u]
+        lab = new
 
 
 def _solve_component(p: list, g: list, d2: list, r2: float):

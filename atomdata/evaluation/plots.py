@@ -22,11 +22,11 @@ from atomdata.evaluation.cutoffs import Cutoff
 from atomdata.evaluation.scores import ImageScore
 from atomdata.schema import ColumnSet
 
-__all__ = ["radar_radius", "plot_radar", "plot_sweep", "plot_overlay", "write_plots"]
+__all__ = ["radar_radius", "plot_radar", "plot_sweep", "overlay_counts", "plot_overlay", "write_plots"]
 
-_SCORE_LABELS = {"id_recall": "ID-recall", "id_precision": "ID-precision", "position_accuracy_A": "accuracy [Å]"}
-_THRESHOLDS = {"id_recall": "id_recall_min", "id_precision": "id_precision_min",
-               "position_accuracy_A": "position_accuracy_max_A"}
+_SCORE_LABELS = {"id_recall": "ID-recall", "id_precision": "ID-precision", "position_accuracy_A": "accuracy [Å]",
+                 "pixel_iou": "pixel IoU", "detection_f1": "detection F1 (IoU >= 0.5)",
+                 "size_error_rel": "relative size error"}
 
 
 def _save(fig, path):
@@ -151,7 +151,7 @@ def plot_sweep(cutoff: Cutoff, table: Optional[Mapping[str, np.ndarray]] = None,
     crit = cutoff.criteria
     fig, axs = plt.subplots(1, 3, figsize=(13, 3.8), constrained_layout=True)
     x = np.array(cutoff.points["value"], dtype=float)
-    for ax, key in zip(axs, ("id_recall", "id_precision", "position_accuracy_A")):
+    for ax, (key, thr, how) in zip(axs, crit.rules()):
         if table is not None:
             ax.plot(table["value"], table[key], ".", color="0.6", ms=4, label="images")
         y = np.array([np.nan if v is None else v for v in cutoff.points[key]], dtype=float)
@@ -164,7 +164,6 @@ def plot_sweep(cutoff: Cutoff, table: Optional[Mapping[str, np.ndarray]] = None,
         else:
             ax.plot(x[ok], y[ok], "-", color="C0", lw=1.2)
         ax.plot(x, y, "o", color="C0", label=f"mean per value ({cutoff.interpolation})")
-        thr = getattr(crit, _THRESHOLDS[key])
         ax.axhline(thr, color="C3", ls="--", lw=1, label=f"criterion {thr:g}")
         c = cutoff.per_criterion.get(key)
         if c is not None:
@@ -176,12 +175,14 @@ def plot_sweep(cutoff: Cutoff, table: Optional[Mapping[str, np.ndarray]] = None,
             if lo is not None and hi is not None and hi > lo:
                 ax.axvspan(lo, hi, color="k", alpha=0.08, label=f"{int(cutoff.confidence * 100)} % CI")
         ax.set_xlabel(f"{cutoff.metric} (worse when {cutoff.worse_when})")
-        ax.set_ylabel(_SCORE_LABELS[key])
-        if key != "position_accuracy_A":
+        ax.set_ylabel(_SCORE_LABELS.get(key, key.replace("_", " ")))
+        if how == "below":
             ax.set_ylim(-0.02, 1.05)
         else:
             top = np.nanmax(np.r_[y, thr]) if np.isfinite(np.r_[y, thr]).any() else thr
             ax.set_ylim(0, 1.15 * top)
+        if cutoff.tested_min > 0 and cutoff.tested_max / cutoff.tested_min >= 100:
+            ax.set_xscale("log")  # a sweep over decades (dose), read on a log axis as on the radar
         if cutoff.worse_when == "lower":
             ax.invert_xaxis()
         ax.grid(alpha=0.3)
@@ -192,14 +193,46 @@ def plot_sweep(cutoff: Cutoff, table: Optional[Mapping[str, np.ndarray]] = None,
     return _save(fig, path)
 
 
+def overlay_counts(score: ImageScore) -> dict[str, int]:
+    """What an overlay draws, counted as the score counts it.
+
+    ``gt_matched`` (= TP under ``one_to_one``), ``gt_missed`` (= FN: scored target columns
+    with no match), ``gt_border`` (target columns in the unscored border band: neither TP nor
+    FN), and per prediction status ``pred_tp``, ``pred_fp`` (= FP), ``pred_ignored``,
+    ``pred_edge`` (not scored: in the border band or dropped by the edge rule).
+
+    Examples
+    --------
+    >>> from atomdata.evaluation import score_image
+    >>> s = score_image([[20.0, 20.0]], [[20.0, 20.0], [30.0, 30.0], [1.0, 20.0]], pixel_size_A=0.1,
+    ...                 image_shape=(64, 64))
+    >>> overlay_counts(s) == dict(gt_matched=1, gt_missed=1, gt_border=1, pred_tp=1, pred_fp=0,
+    ...                           pred_ignored=0, pred_edge=0)
+    True
+    """
+    border = score.gt_edge if score.gt_edge is not None else np.zeros(len(score.gt_matched), bool)
+    st = score.pred_status
+    return {
+        "gt_matched": int((score.gt_matched & ~border).sum()),
+        "gt_missed": int((~score.gt_matched & ~border).sum()),
+        "gt_border": int(border.sum()),
+        "pred_tp": int((st == 0).sum()),
+        "pred_fp": int((st == 1).sum()),
+        "pred_ignored": int((st == 2).sum()),
+        "pred_edge": int((st == 3).sum()),
+    }
+
+
 def plot_overlay(image: np.ndarray, score: ImageScore, pred_xy, gt: ColumnSet, *, path=None,
                  title: Optional[str] = None):
     """An image with the ground truth and the scored predictions.
 
-    Ground-truth target columns are circles of the match radius (green when
-    matched, orange when missed = FN); non-target columns are small grey dots;
-    predictions are marked TP (green +), FP (red x), ignored (grey +) and
-    dropped at the edge (yellow x). Positions are (x, y) px on ``image[y, x]``.
+    Ground-truth target columns are circles of the match radius: green when matched, orange when
+    missed (FN), dotted grey when they lie in the unscored border band (neither TP nor FN);
+    non-target columns are small grey dots; predictions are marked TP (green +), FP (red x),
+    ignored (grey +) and not scored at the edge (yellow x). The title and the legend count the
+    same things (:func:`overlay_counts`): the legend's FN and FP are the score's. Positions are
+    (x, y) px on ``image[y, x]``.
     """
     import matplotlib.pyplot as plt
     from matplotlib.collections import EllipseCollection
@@ -208,18 +241,23 @@ def plot_overlay(image: np.ndarray, score: ImageScore, pred_xy, gt: ColumnSet, *
     pred = np.asarray(pred_xy, dtype=float).reshape(-1, 2)
     gt_xy = gt.target_xy
     r_px = score.tolerance_A / score.pixel_size_A
+    n = overlay_counts(score)
+    border = score.gt_edge if score.gt_edge is not None else np.zeros(len(gt_xy), bool)
     h, w = image.shape
     size = 7.0 * min(1.6, max(0.6, w / max(h, 1)))
     fig, ax = plt.subplots(figsize=(size, size * h / w + 0.6))
     ax.imshow(image, cmap="gray", interpolation="nearest")
     handles = []
-    for mask, col, lab in ((score.gt_matched, "#2ca02c", "ground truth (matched)"),
-                           (~score.gt_matched, "#ff7f0e", "ground truth missed (FN)")):
+    for mask, col, style, lab in (
+            (score.gt_matched & ~border, "#2ca02c", "solid", "ground truth matched"),
+            (~score.gt_matched & ~border, "#ff7f0e", "solid", "ground truth missed (FN)"),
+            (border, "0.7", "dotted", "ground truth in border band (not scored)")):
         if mask.any():
             d = np.full(int(mask.sum()), 2 * r_px)
             ax.add_collection(EllipseCollection(d, d, np.zeros_like(d), units="xy", offsets=gt_xy[mask],
                                                 offset_transform=ax.transData, facecolors="none",
-                                                edgecolors=col, linewidths=1.5 if col != "#2ca02c" else 1.0))
+                                                edgecolors=col, linestyles=style,
+                                                linewidths=1.5 if col == "#ff7f0e" else 1.0))
             handles.append(Line2D([], [], ls="none", marker="o", ms=10, mfc="none", mec=col,
                                   label=f"{lab} ({int(mask.sum())})"))
     other = gt.xy[~gt.target]
@@ -227,16 +265,21 @@ def plot_overlay(image: np.ndarray, score: ImageScore, pred_xy, gt: ColumnSet, *
         ax.plot(other[:, 0], other[:, 1], ".", color="0.6", ms=3, label="non-target column")
     st = score.pred_status
     for code, marker, col, lab in ((0, "+", "#2ca02c", "TP"), (1, "x", "#d62728", "FP"),
-                                   (2, "+", "0.5", "ignored (non-target)"), (3, "x", "#bcbd22", "dropped at edge")):
+                                   (2, "+", "0.5", "ignored (non-target)"), (3, "x", "#bcbd22", "at the edge (not scored)")):
         sel = st == code
         if sel.any():
             ax.plot(pred[sel, 0], pred[sel, 1], marker, color=col, ms=7, mew=1.6, ls="none", label=f"{lab} ({sel.sum()})")
     ax.set_xlim(-0.5, w - 0.5)
     ax.set_ylim(h - 0.5, -0.5)
     acc = "n/a" if math.isnan(score.position_accuracy_A) else f"{score.position_accuracy_A:.3f} Å"
+    tp = f"TP pairs {score.tp}" if score.protocol == "wei2022" else f"TP {score.tp}"
+    unscored = [f"{k} {what}" for k, what in ((n["gt_border"], "columns in the border band"),
+                                              (n["pred_edge"], "predictions at the edge"),
+                                              (n["pred_ignored"], "predictions on non-target columns")) if k]
     ax.set_title((title + "\n" if title else "") +
-                 f"recall {score.id_recall:.3f}  precision {score.id_precision:.3f}  accuracy {acc}  "
-                 f"(TP {score.tp}, FP {score.fp}, FN {score.fn})", fontsize=9)
+                 f"recall {score.id_recall:.3f}  precision {score.id_precision:.3f}  accuracy {acc}\n"
+                 f"{tp}, FP {score.fp}, FN {score.fn}" + (f"; not scored: {', '.join(unscored)}" if unscored else ""),
+                 fontsize=9)
     ax.legend(handles=handles + ax.get_legend_handles_labels()[0], loc="upper left", bbox_to_anchor=(1.01, 1.0),
               fontsize=8, frameon=False)
     ax.set_xlabel("x [px]")

@@ -177,6 +177,9 @@ def evaluate(
     seed: int = 0,
     max_overlays: int = 6,
     progress: bool = False,
+    scheduler: str = "processes",
+    workers: Optional[int] = 1,
+    address: Optional[str] = None,
 ) -> tuple[EvaluationReport, SplitScores]:
     """Score a split and write the report (and plots): what ``atomdata evaluate`` runs.
 
@@ -190,8 +193,8 @@ def evaluate(
         Where to write ``report.json``/``per_image.csv``/``summary.md`` and the PNG plots.
     max_overlays : int
         Number of per-image overlay plots (the worst-scoring images).
-    protocol, tolerance_A, subsets, missing, non_target, visibility, progress
-        As :func:`score_split`.
+    protocol, tolerance_A, subsets, missing, non_target, visibility, progress, scheduler, workers, address
+        As :func:`score_split` (the engine scores the images; reports and plots are made here).
     model_name, model_version, criteria, n_boot, seed
         As :func:`build_report`.
 
@@ -205,7 +208,8 @@ def evaluate(
     predictions = load_predictions(predictions)
     split = open_split(split, "test")
     scores = score_split(predictions, split, protocol=protocol, tolerance_A=tolerance_A, subsets=subsets,
-                         missing=missing, non_target=non_target, visibility=visibility, progress=progress)
+                         missing=missing, non_target=non_target, visibility=visibility, progress=progress,
+                         scheduler=scheduler, workers=workers, address=address)
     report = build_report(scores, model_name=model_name, model_version=model_version, criteria=criteria,
                           n_boot=n_boot, seed=seed)
     if out_dir is not None:

@@ -20,8 +20,8 @@ from atomdata.evaluation.scores import ImageScore, ScoringRule
 from atomdata.schema import METRIC_FIELDS
 from atomdata.sources import open_split
 
-__all__ = ["SplitScores", "score_split", "SWEEP_SUBSET", "parse_sweep_subset", "sweep_info", "VISIBILITY",
-           "scored_targets"]
+__all__ = ["SCORE_CHUNK", "SplitScores", "score_chunk", "score_split", "SWEEP_SUBSET", "parse_sweep_subset",
+           "sweep_info", "VISIBILITY", "scored_targets"]
 
 #: Which columns are scored: ``"resolved"`` -- the stored target flags (in 1.1.0 and later, only columns
 #: the noise-free image resolves); ``"all"`` -- also the target columns the visibility rule set aside
@@ -188,6 +188,9 @@ def score_split(
     check_axes: bool = True,
     visibility: str = "resolved",
     progress: bool = False,
+    scheduler: str = "processes",
+    workers: Optional[int] = 1,
+    address: Optional[str] = None,
 ) -> SplitScores:
     """Score predictions for every image of a split.
 
@@ -218,6 +221,15 @@ def score_split(
         default) or every column of a visible species (see :data:`VISIBILITY`).
     progress : bool
         Show a progress bar.
+    scheduler : {"processes", "dask"}
+        Where the images are scored when ``workers > 1`` or on Dask: a local process pool, or a
+        Dask LocalCluster of ``workers`` processes / the cluster at ``address``
+        (:func:`atomdata.build.engine.task_runner`). This process reads the labels and sends them
+        with the predictions, in chunks of :data:`SCORE_CHUNK` images; the scores are the same.
+    workers : int, optional
+        Worker processes (default 1: score here, one image after another; None: the CPUs available).
+    address : str, optional
+        Scheduler address of a running Dask cluster.
 
     Returns
     -------
@@ -270,18 +282,26 @@ def score_split(
     from tqdm.auto import tqdm
 
     pixel = _checked_pixel_sizes(split, chosen)
-    scores, sweeps, out_ids, out_subsets = [], [], [], []
-    empty = np.zeros((0, 2))
-    for i in tqdm(chosen, desc="score", disable=not progress, unit="img"):
-        cols = split.columns(i)
-        meta = split.metadata(i)
-        tgt = scored_targets(cols, meta, visibility)
-        s = rule.score(preds.get(ids[i], empty), cols.xy[tgt], cols.xy[~tgt], gt_species=cols.species[tgt],
-                       pixel_size_A=float(pixel[i]), image_shape=tuple(split.image_shape(i)))
-        scores.append(s)
-        sweeps.append(sweep_info(meta, all_subsets[i]))
-        out_ids.append(ids[i])
-        out_subsets.append(all_subsets[i])
+    inputs = _ScoreInputs(rule, preds, split, chosen, pixel, visibility)
+    if scheduler == "processes" and workers == 1 and address is None:
+        scores = []
+        with tqdm(total=len(chosen), desc="score", disable=not progress, unit="img") as bar:
+            for k in range(len(inputs)):
+                scores.extend(score_chunk(*inputs[k]))
+                bar.update(len(inputs.chunks[k]))
+    else:
+        from atomdata.build.engine import task_runner
+
+        by_chunk: dict = {}
+        with task_runner(scheduler, workers=workers, address=address) as runner, \
+                tqdm(total=len(chosen), desc="score", disable=not progress, unit="img") as bar:
+            for k, got in runner.run(score_chunk, inputs, max_in_flight=4 * runner.workers):
+                by_chunk[k] = got
+                bar.update(len(got))
+        scores = [score for k in range(len(inputs)) for score in by_chunk[k]]
+    sweeps = [sweep_info(split.metadata(i), all_subsets[i]) for i in chosen]
+    out_ids = [ids[i] for i in chosen]
+    out_subsets = [all_subsets[i] for i in chosen]
 
     if check_axes:
         _check_swapped(preds, split, chosen, ids, scores, pixel, rule)
@@ -293,6 +313,42 @@ def score_split(
         options={"missing": missing, "non_target": non_target, "edge_fraction": edge_fraction,
                  "edge_px": edge_px, "visibility": visibility},
     )
+
+
+#: Images per scoring task on a process pool or Dask.
+SCORE_CHUNK = 64
+
+
+def score_chunk(rule: ScoringRule, items: list) -> list[ImageScore]:
+    """Scores of ``items``: ``(pred_xy, target_xy, non_target_xy, target_species, pixel_size_A, shape)`` each (a task)."""
+    return [rule.score(p, gt, nt, gt_species=sp, pixel_size_A=px, image_shape=shape)
+            for p, gt, nt, sp, px, shape in items]
+
+
+class _ScoreInputs(Sequence):
+    """Tasks ``(rule, items)`` of :data:`SCORE_CHUNK` images each; the labels are read when a task is taken."""
+
+    def __init__(self, rule: ScoringRule, preds: dict, split, chosen: list[int], pixel: np.ndarray,
+                 visibility: str = "resolved"):
+        self.rule, self.preds, self.split, self.pixel = rule, preds, split, pixel
+        self.visibility = visibility
+        self.ids = list(split.image_ids)
+        self.chunks = [chosen[a:a + SCORE_CHUNK] for a in range(0, len(chosen), SCORE_CHUNK)]
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, k):
+        items = []
+        empty = np.zeros((0, 2))
+        for i in self.chunks[k]:
+            cols = self.split.columns(i)
+            # "all" needs the record's list of set-aside columns; "resolved" is the stored flags
+            tgt = cols.target if self.visibility == "resolved" else \
+                scored_targets(cols, self.split.metadata(i), self.visibility)
+            items.append((self.preds.get(self.ids[i], empty), cols.xy[tgt], cols.xy[~tgt], cols.species[tgt],
+                          float(self.pixel[i]), tuple(self.split.image_shape(i))))
+        return self.rule, items
 
 
 def _checked_pixel_sizes(split, chosen: list[int]) -> np.ndarray:

@@ -12,6 +12,10 @@ Every locator has ``predict(image, *, pixel_size_A) -> (N, 2)`` positions (x, y)
 ``predict_batch(images, *, pixel_sizes_A)`` and ``describe()``.  The registry stores
 ``"module:attribute"`` strings, so importing this package does not import torch; the
 network wrappers import it when they are built.
+
+The HRTEM segmentation task's models implement :class:`Segmenter` instead
+(``predict(image, *, pixel_size_A) -> (H, W)`` mask): :class:`~atomdata.models.segmenter.ClassicalSegmenter`
+and :class:`~atomdata.models.unet.UNetSegmenter` (trained by ``atomdata train hrtem-unet``).
 """
 from __future__ import annotations
 
@@ -20,9 +24,10 @@ from collections.abc import Callable
 from typing import Union
 
 from atomdata.models.base import Locator
+from atomdata.models.segmenter import Segmenter
 from atomdata.schema import check_image, check_pixel_size
 
-__all__ = ["Locator", "available", "get", "register", "unregister", "check_image", "check_pixel_size"]
+__all__ = ["Locator", "Segmenter", "available", "get", "register", "unregister", "check_image", "check_pixel_size"]
 
 #: name -> factory (a callable, or "package.module:attribute" imported on first use)
 _REGISTRY: dict[str, Union[str, Callable[..., Locator]]] = {

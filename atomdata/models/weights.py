@@ -13,11 +13,17 @@ When the spec pins a SHA-256, the file is checked at every step and a different 
 used silently: an explicit or environment path with the wrong hash raises (the user's file is
 left alone), a cached file with the wrong hash is deleted and fetched again, and a download with
 the wrong hash is deleted by pooch before the error is raised.  Without network, the error says
-how to supply the file by hand.  Nothing here touches the network unless step 4 is reached.
+how to supply the file by hand, in one line and within seconds: before pooch starts, the download
+host (or the configured proxy) must answer a TCP connection within :data:`CONNECT_TIMEOUT_S`.
+Nothing here touches the network unless step 4 is reached.
 """
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -33,8 +39,18 @@ __all__ = [
     "WeightsIntegrityError",
     "weights_cache_dir",
     "resolve_weights",
+    "unreachable_reason",
+    "CONNECT_TIMEOUT_S",
+    "READ_TIMEOUT_S",
     "load_state_dict_file",
 ]
+
+
+#: Longest wait [s] for the download host to accept a connection (name lookup included) before
+#: the download is given up as "no network".
+CONNECT_TIMEOUT_S = 5.0
+#: Longest silence [s] of a started download before it fails instead of hanging.
+READ_TIMEOUT_S = 60.0
 
 
 class WeightsError(RuntimeError):
@@ -218,13 +234,63 @@ def resolve_weights(
     return _download(spec, folder, progress=progress)
 
 
+def unreachable_reason(url: str, *, timeout_s: float = CONNECT_TIMEOUT_S) -> Optional[str]:
+    """Why ``url``'s host cannot be reached, in a few words; None when it accepts a TCP connection.
+
+    The name lookup and the connection together take at most ``timeout_s`` seconds (the
+    lookup runs in a helper thread, because a system resolver may wait far longer). When a
+    proxy is configured for the URL's scheme (``HTTPS_PROXY`` and friends), the proxy is
+    tried instead of the host.
+
+    Examples
+    --------
+    >>> import socket
+    >>> with socket.socket() as s:  # a port on this machine that nobody listens on
+    ...     s.bind(("127.0.0.1", 0))
+    ...     port = s.getsockname()[1]
+    >>> unreachable_reason(f"http://127.0.0.1:{port}/w.pt").startswith("cannot connect to 127.0.0.1")
+    True
+    """
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        p = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+        host, port = p.hostname or "", p.port or 80
+    outcome: dict = {}
+
+    def _connect():
+        try:
+            with socket.create_connection((host, port), timeout=timeout_s):
+                outcome["ok"] = True
+        except OSError as e:
+            outcome["error"] = e
+
+    worker = threading.Thread(target=_connect, daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if outcome.get("ok"):
+        return None
+    error = outcome.get("error")
+    if error is None:
+        return f"no answer from {host}:{port} within {timeout_s:g} s"
+    if isinstance(error, socket.gaierror):
+        return f"cannot resolve the host name {host}"
+    return f"cannot connect to {host}:{port} ({getattr(error, 'strerror', None) or type(error).__name__})"
+
+
 def _download(spec: WeightsSpec, folder: Path, *, progress: bool) -> ResolvedWeights:
     import pooch
 
+    manual = f"Without network, supply the file by hand: {_manual_hint(spec, folder / spec.filename)}"
+    reason = unreachable_reason(spec.url, timeout_s=CONNECT_TIMEOUT_S)
+    if reason is not None:  # fail in seconds, with one line, instead of a long network traceback
+        raise WeightsNotFoundError(f"could not download {spec.name} weights from {spec.url}: {reason}. {manual}")
     known = f"sha256:{spec.sha256}" if spec.sha256 else None
+    downloader = pooch.HTTPDownloader(progressbar=progress, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S))
     try:
         fetched = pooch.retrieve(spec.url, known_hash=known, fname=spec.filename, path=folder,
-                                 progressbar=progress)
+                                 downloader=downloader)
     except ValueError as e:  # pooch: hash mismatch, download already deleted
         if "hash" not in str(e).lower():
             raise
@@ -233,10 +299,10 @@ def _download(spec: WeightsSpec, folder: Path, *, progress: bool) -> ResolvedWei
             f"{e} Nothing was kept in {folder}."
         ) from e
     except Exception as e:  # network failures: requests.ConnectionError, HTTPError, timeouts, OSError
+        short = str(e).splitlines()[0][:200] if str(e) else ""
         raise WeightsNotFoundError(
-            f"could not download {spec.name} weights from {spec.url} ({type(e).__name__}: {e}). "
-            f"Without network, supply the file by hand: {_manual_hint(spec, folder / spec.filename)}"
-        ) from e
+            f"could not download {spec.name} weights from {spec.url} ({type(e).__name__}: {short}). {manual}"
+        ) from None
     path = Path(fetched)
     return ResolvedWeights(path, sha256_file(path), "download", spec.url)
 

@@ -34,6 +34,7 @@ from torch import nn
 
 from atomdata.models.base import BatchedLocator
 from atomdata.models.device import default_device
+from atomdata.models.runtime import Forward
 from atomdata.models.weights import ResolvedWeights, WeightsSpec, load_state_dict_file, resolve_weights
 from atomdata.schema import check_image
 
@@ -192,6 +193,9 @@ class ZiatdinovAtomNet(BatchedLocator):
         Images per forward pass in :meth:`predict_batch`.
     download : bool
         Allow downloading the weights when they are not found locally.
+    backend : {"auto", "torch", "onnxruntime"}
+        Forward-pass engine (:mod:`atomdata.models.runtime`); "auto" uses ONNX Runtime on CPU
+        when it is installed (faster, same columns), else PyTorch.
 
     Notes
     -----
@@ -219,7 +223,7 @@ class ZiatdinovAtomNet(BatchedLocator):
 
     def __init__(self, weights=None, *, device=None, threshold: float = 0.5, border_px: float = 5.0,
                  eight_bit: bool = True, batch_size: int = 8, download: bool = True, progress: bool = False,
-                 cache_root=None):
+                 cache_root=None, backend: str = "auto"):
         if not 0 < threshold < 1:
             raise ValueError(f"threshold must be in (0, 1), got {threshold!r}")
         if batch_size < 1:
@@ -234,8 +238,8 @@ class ZiatdinovAtomNet(BatchedLocator):
         state, _ = load_state_dict_file(self.weights.path)
         net = AtomNetCubic()
         net.load_state_dict(state, strict=True)
-        # channels-last tensors run the convolutions markedly faster on CPU (measured in bench_models.py)
-        self.net = net.eval().to(self.device, memory_format=torch.channels_last)
+        self.forward = Forward(net, device=self.device, backend=backend)
+        self.net = self.forward.net
 
     # -- pipeline ---------------------------------------------------------------------------
     def _scale(self, image: np.ndarray) -> Optional[np.ndarray]:
@@ -267,9 +271,7 @@ class ZiatdinovAtomNet(BatchedLocator):
                 live.append(i)
         out = np.zeros((len(images), hp, wp), np.float32)
         if live:
-            with torch.inference_mode():
-                x = torch.from_numpy(batch[live]).to(self.device).contiguous(memory_format=torch.channels_last)
-                out[live] = self.net(x)[:, 0].float().cpu().numpy()
+            out[live] = self.forward(batch[live])[:, 0]
         return out
 
     def _maps(self, images):
@@ -284,4 +286,4 @@ class ZiatdinovAtomNet(BatchedLocator):
 
     def _options(self):
         return {"threshold": self.threshold, "border_px": self.border_px, "eight_bit": self.eight_bit,
-                "batch_size": self.batch_size, "device": str(self.device)}
+                "batch_size": self.batch_size, "device": str(self.device), "backend": self.forward.backend}

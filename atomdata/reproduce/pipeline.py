@@ -23,12 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
+from atomdata.reproduce.predict_step import predict_plans, spec_of
 from atomdata.reproduce.published import compare_cutoffs
 from atomdata.reproduce.runs import (
     DEFAULT_MODELS,
     REPRODUCE_VERSION,
     ReproductionResult,
-    cached_predict,
     get_locator,
     has_visibility,
     score_variants,
@@ -46,7 +46,8 @@ def reproduce(out_dir=None, *, version: Optional[str] = None, dataset: Optional[
               data=None, models: Sequence[str] = DEFAULT_MODELS, protocol: Optional[str] = None,
               tolerance_A: Optional[float] = None, train_missing: bool = True, n_boot: int = 1000,
               max_seeds: Optional[int] = None, reuse_predictions: bool = True, compare_with=None,
-              progress: bool = True) -> ReproductionResult:
+              progress: bool = True, scheduler: str = "processes", workers: Optional[int] = None,
+              address: Optional[str] = None) -> ReproductionResult:
     """Run every model on the benchmark (or the published images) and compare its cutoffs with the published ones.
 
     Parameters
@@ -81,6 +82,15 @@ def reproduce(out_dir=None, *, version: Optional[str] = None, dataset: Optional[
     compare_with : path-like, optional
         Published images only: a reproduction folder (or its ``cutoffs_comparison.json``) on
         atomdata's benchmark, shown as a third column.
+    scheduler : {"processes", "dask"}
+        Where the model predictions run: a local process pool (default) or Dask (a LocalCluster,
+        or the cluster at ``address``; ``pip install 'atomdata[dask]'``). The models run in
+        parallel with each other; each worker builds each model once and uses one torch thread.
+    workers : int, optional
+        Worker processes for the predictions (default: the CPUs available; 1: in this process,
+        with torch's default threads).
+    address : str, optional
+        Scheduler address of a running Dask cluster (the weights files must be readable there).
 
     Returns
     -------
@@ -96,7 +106,8 @@ def reproduce(out_dir=None, *, version: Optional[str] = None, dataset: Optional[
         return reproduce_published_images(out_dir, data=data, models=models, protocol=protocol or "wei2022",
                                           tolerance_A=tolerance_A, train_missing=train_missing, quick=quick,
                                           n_boot=n_boot, reuse_predictions=reuse_predictions,
-                                          compare_with=compare_with, progress=progress)
+                                          compare_with=compare_with, progress=progress, scheduler=scheduler,
+                                          workers=workers, address=address)
     from atomdata.evaluation import evaluate
     from atomdata.storage import read_manifest
 
@@ -121,6 +132,7 @@ def reproduce(out_dir=None, *, version: Optional[str] = None, dataset: Optional[
         result.notes.append(f"only the first {max_seeds} seeds of every sweep point were used (--max-seeds)")
     cutoffs_by_model: dict = {}
     variant_cutoffs: dict[str, dict] = {k: {} for k in variants}
+    plans: list[dict] = []
     for name in models:
         t = time.perf_counter()
         locator, reason = get_locator(name, train_missing=train_missing, quick=quick, data_dir=data_dir,
@@ -139,30 +151,37 @@ def reproduce(out_dir=None, *, version: Optional[str] = None, dataset: Optional[
         if name == "lin-atomsegnet" and desc.get("training"):
             result.notes.append(f"lin-atomsegnet is atomdata's own training, not the published weights: "
                                 f"{desc['training']}")
-        t = time.perf_counter()
-        preds = cached_predict(locator, test, test_idx, model_dir / "predictions_test.npz",
-                               identity=dict(identity, split_sha256=manifest.splits["test"].sha256),
-                               reuse=reuse_predictions, progress=progress, desc=f"{name} test")
-        timings[f"{name}: predict test ({len(preds)} images)"] = time.perf_counter() - t
-        report, _ = evaluate(preds, test, protocol=protocol, tolerance_A=tolerance_A, model_name=name,
-                             model_version=str(desc.get("version")), subsets=sweeps, missing="skip",
-                             out_dir=model_dir / "test", plots_dir=model_dir / "test" / "plots", n_boot=n_boot,
-                             max_overlays=4)
-        cutoffs_by_model[name] = report.cutoffs
-        for label, cuts in score_variants(preds, test, subsets=sweeps, name=name, model_version=str(desc.get("version")),
-                                          model_dir=model_dir, n_boot=n_boot, variants=variants).items():
-            variant_cutoffs[label][name] = cuts
+        common = {"name": name, "locator": locator, "spec": spec_of(name, locator), "reuse": reuse_predictions,
+                  "version": str(desc.get("version")), "dir": model_dir}
+        plans.append(dict(common, kind="test", split=test, indices=test_idx, desc=f"{name} test",
+                          path=model_dir / "predictions_test.npz",
+                          identity=dict(identity, split_sha256=manifest.splits["test"].sha256)))
         if gen is not None:
-            t = time.perf_counter()
-            gpreds = cached_predict(locator, gen, range(len(gen)), model_dir / "predictions_generality.npz",
-                                    identity=dict(identity, split_sha256=manifest.splits["generality"].sha256),
-                                    reuse=reuse_predictions, progress=progress, desc=f"{name} generality")
-            timings[f"{name}: predict generality ({len(gpreds)} images)"] = time.perf_counter() - t
-            greport, _ = evaluate(gpreds, gen, protocol=protocol, tolerance_A=tolerance_A, model_name=name,
-                                  model_version=str(desc.get("version")), out_dir=model_dir / "generality",
+            plans.append(dict(common, kind="generality", split=gen, indices=list(range(len(gen))),
+                              desc=f"{name} generality", path=model_dir / "predictions_generality.npz",
+                              identity=dict(identity, split_sha256=manifest.splits["generality"].sha256)))
+    t = time.perf_counter()
+    predict_plans(plans, scheduler=scheduler, workers=workers, address=address, progress=progress)
+    timings[f"predict ({sum(len(p['preds']) for p in plans)} images, {len(plans)} model x split)"] = (
+        time.perf_counter() - t)
+    for p in plans:
+        name, model_dir = p["name"], p["dir"]
+        if p["kind"] == "test":
+            report, _ = evaluate(p["preds"], test, protocol=protocol, tolerance_A=tolerance_A, model_name=name,
+                                 model_version=p["version"], subsets=sweeps, missing="skip",
+                                 out_dir=model_dir / "test", plots_dir=model_dir / "test" / "plots", n_boot=n_boot,
+                                 max_overlays=4)
+            cutoffs_by_model[name] = report.cutoffs
+            for label, cuts in score_variants(p["preds"], test, subsets=sweeps, name=name,
+                                              model_version=p["version"], model_dir=model_dir, n_boot=n_boot,
+                                              variants=variants).items():
+                variant_cutoffs[label][name] = cuts
+            result.models_run.append(name)
+        else:
+            greport, _ = evaluate(p["preds"], gen, protocol=protocol, tolerance_A=tolerance_A, model_name=name,
+                                  model_version=p["version"], out_dir=model_dir / "generality",
                                   plots_dir=model_dir / "generality" / "plots", n_boot=n_boot, max_overlays=4)
             result.generality[name] = {k: v.model_dump() for k, v in greport.aggregates.items()}
-        result.models_run.append(name)
     result.comparison = compare_cutoffs(cutoffs_by_model)
     result.variants = {label: compare_cutoffs(cuts) for label, cuts in variant_cutoffs.items()}
     if cutoffs_by_model:

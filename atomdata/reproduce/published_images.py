@@ -61,7 +61,9 @@ def _lin_data_dir(quick: bool, progress: bool):
 def reproduce_published_images(out_dir=None, *, data=None, models: Optional[Sequence[str]] = None,
                                protocol: str = "wei2022", tolerance_A: Optional[float] = None,
                                train_missing: bool = True, quick: bool = False, n_boot: int = 1000,
-                               reuse_predictions: bool = True, compare_with=None, progress: bool = True):
+                               reuse_predictions: bool = True, compare_with=None, progress: bool = True,
+                               scheduler: str = "processes", workers: Optional[int] = 1,
+                               address: Optional[str] = None):
     """Run the locators on the published Wei images and compare their cutoffs (see the module notes).
 
     Parameters
@@ -77,8 +79,9 @@ def reproduce_published_images(out_dir=None, *, data=None, models: Optional[Sequ
     train_missing, quick
         ``lin-atomsegnet`` uses the weights trained on benchmark 1.1.0 (``quick``: 1.1.0-quick); with
         ``train_missing`` they are trained (building that benchmark) when missing.
-    n_boot, reuse_predictions, progress
-        As :func:`atomdata.reproduce.reproduce`.
+    n_boot, reuse_predictions, progress, scheduler, workers, address
+        As :func:`atomdata.reproduce.reproduce` (the published images are predicted in this
+        process unless ``workers`` > 1 or ``scheduler="dask"``).
     compare_with : path-like, optional
         Output folder of an earlier reproduction on atomdata's benchmark: its cutoffs are shown as a
         third column.
@@ -151,7 +154,10 @@ def reproduce_published_images(out_dir=None, *, data=None, models: Optional[Sequ
                     "weights_sha256": (desc.get("weights") or {}).get("sha256")}
         t = time.perf_counter()
         preds = cached_predict(locator, split, indices, model_dir / "predictions_test.npz", identity=identity,
-                               reuse=reuse_predictions, progress=progress, desc=f"{name} published images")
+                               name=name, reuse=reuse_predictions, progress=progress,
+                               desc=f"{name} published images", scheduler=scheduler,
+                               workers=1 if workers is None and scheduler == "processes" else workers,
+                               address=address)
         timings[f"{name}: predict ({len(preds)} images)"] = time.perf_counter() - t
         report, _ = evaluate(preds, split, protocol=protocol, tolerance_A=tolerance_A, model_name=name,
                              model_version=str(desc.get("version")), subsets=subsets, missing="skip",

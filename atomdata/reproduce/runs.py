@@ -6,7 +6,6 @@ pixels, x = column index, y = row index, origin at the centre of the top-left pi
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import warnings
@@ -118,32 +117,20 @@ def has_visibility(split, indices) -> bool:
 
 
 def cached_predict(locator, split, indices: Sequence[int], path: Path, *, identity: dict, reuse: bool,
-                   progress: bool, desc: str) -> dict[str, np.ndarray]:
-    """Predictions for ``indices``, reusing those saved at ``path`` by an earlier run with the same ``identity``.
+                   progress: bool, desc: str, name: Optional[str] = None, scheduler: str = "processes",
+                   workers: Optional[int] = 1, address: Optional[str] = None) -> dict[str, np.ndarray]:
+    """Predictions of one model for ``indices`` of one split (image id -> (N, 2) (x, y) px).
 
-    ``identity`` (dataset version, split checksum, model and weights) is stored beside the
-    predictions (``.json``); saved predictions of another dataset or model are never reused.
+    One plan of :func:`atomdata.reproduce.predict_step.predict_plans`: predictions saved at ``path``
+    by an earlier run with the same ``identity`` are reused; the rest are predicted and saved.
     """
-    from atomdata.evaluation import load_predictions, save_predictions
-    from atomdata.models.predict import predict_split
+    from atomdata.reproduce.predict_step import predict_plans, spec_of
 
-    ids = list(split.image_ids)
-    meta = path.with_suffix(".json")
-    have: dict = {}
-    if reuse and path.exists() and meta.exists():
-        if json.loads(meta.read_text()) == identity:
-            have = load_predictions(path)
-        else:
-            log.info("%s: saved predictions at %s are for another dataset or model; predicting anew", desc, path)
-    todo = [i for i in indices if ids[i] not in have]
-    if have:
-        log.info("%s: reusing %d saved predictions from %s, predicting %d", desc, len(indices) - len(todo), path,
-                 len(todo))
-    if todo:
-        have.update(predict_split(locator, split, indices=todo, progress=progress, desc=desc))
-        save_predictions(have, path)
-        meta.write_text(json.dumps(identity, indent=2))
-    return {ids[i]: have[ids[i]] for i in indices}
+    name = name or str(locator.describe().get("name"))
+    plan = {"name": name, "locator": locator, "spec": spec_of(name, locator), "split": split,
+            "indices": list(indices), "path": path, "identity": identity, "reuse": reuse, "desc": desc}
+    predict_plans([plan], scheduler=scheduler, workers=workers, address=address, progress=progress)
+    return plan["preds"]
 
 
 def lin_weights_path(dataset_version: str) -> Path:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from atomdata.schema.columns import Column
 from atomdata.schema.constants import SCHEMA_VERSION
+from atomdata.schema.hrtem import HRTEMRecord
 from atomdata.schema.manifest import DatasetManifest
 from atomdata.schema.records import ImageRecord
 
@@ -15,6 +16,7 @@ def json_schemas() -> dict[str, dict]:
         "image_record": ImageRecord.model_json_schema(),
         "dataset_manifest": DatasetManifest.model_json_schema(),
         "column": Column.model_json_schema(),
+        "hrtem_record": HRTEMRecord.model_json_schema(),
     }
     for key, s in schemas.items():
         s["$schema"] = "https://json-schema.org/draft/2020-12/schema"

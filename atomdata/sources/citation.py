@@ -67,6 +67,42 @@ REFERENCES: dict[str, dict[str, Any]] = {
         "year": 2021, "volume": "11", "start": "5386",
         "doi": "10.1038/s41598-021-84499-w",
     },
+    "rangeldacosta2024czone": {
+        "type": "article",
+        "title": "A robust synthetic data generation framework for machine learning in high-resolution "
+                 "transmission electron microscopy (HRTEM)",
+        "authors": [("Rangel DaCosta", "Luis"), ("Sytwu", "Katherine"), ("Groschner", "Catherine K."),
+                    ("Scott", "Mary C.")],
+        "journal": "npj Computational Materials",
+        "year": 2024,
+        "doi": "10.1038/s41524-024-01336-0",
+    },
+    "horwath2020segmentation": {
+        "type": "article",
+        "title": "Understanding important features of deep learning models for segmentation of high-resolution "
+                 "transmission electron microscopy images",
+        "authors": [("Horwath", "James P."), ("Zakharov", "Dmitri N."), ("Mégret", "Rémi"), ("Stach", "Eric A.")],
+        "journal": "npj Computational Materials",
+        "year": 2020, "volume": "6", "start": "108",
+        "doi": "10.1038/s41524-020-00363-x",
+    },
+    "lobato2014parameterization": {
+        "type": "article",
+        "title": "An accurate parameterization for scattering factors, electron densities and electrostatic "
+                 "potentials for neutral atoms that obey all physical constraints",
+        "authors": [("Lobato", "I."), ("Van Dyck", "D.")],
+        "journal": "Acta Crystallographica Section A",
+        "year": 2014, "volume": "70", "start": "636", "end": "649",
+        "doi": "10.1107/S205327331401643X",
+    },
+    "kirkland2010advanced": {
+        "type": "book",
+        "title": "Advanced Computing in Electron Microscopy",
+        "authors": [("Kirkland", "Earl J.")],
+        "publisher": "Springer",
+        "year": 2010, "edition": "2",
+        "doi": "10.1007/978-1-4419-6533-2",
+    },
 }
 
 _LICENSE_URLS = {"CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
@@ -177,10 +213,19 @@ def citation_cff(entry: DatasetVersion, refs: list[dict[str, Any]]) -> str:
         doc["license"] = entry.license
     if entry.description:
         doc["abstract"] = entry.description
-    doc["keywords"] = ["HAADF-STEM", "atomic columns", "benchmark", "electron microscopy"]
+    doc["keywords"] = _task(entry)[0]
     if refs:
         doc["references"] = [_cff_ref(r) for r in refs]
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+
+
+def _task(entry: DatasetVersion) -> tuple[list[str], str]:
+    """Keywords and DataCite resource type of a dataset version, by its task."""
+    if "hrtem" in entry.name:
+        return (["HRTEM", "nanoparticles", "segmentation", "benchmark", "electron microscopy"],
+                "HRTEM images with nanoparticle segmentation masks")
+    return (["HAADF-STEM", "atomic columns", "benchmark", "electron microscopy"],
+            "HAADF-STEM images with atomic-column positions")
 
 
 # -- DataCite -------------------------------------------------------------------------------
@@ -202,8 +247,7 @@ def citation_datacite(entry: DatasetVersion, refs: list[dict[str, Any]]) -> dict
         "titles": [{"title": entry.title}],
         "publisher": entry.publisher,
         "publicationYear": entry.year or _dt.date.today().year,
-        "resourceType": {"resourceTypeGeneral": "Dataset",
-                         "resourceType": "HAADF-STEM images with atomic-column positions"},
+        "resourceType": {"resourceTypeGeneral": "Dataset", "resourceType": _task(entry)[1]},
         "version": entry.version,
     })
     if _SPDX.match(entry.license):

@@ -291,7 +291,7 @@ def _from_foundry(entry: DatasetVersion, dest: Path, files, progress: bool) -> N
     if not entry.published or not entry.source_id:
         raise _Skip(f"{entry.label} is not published on Foundry")
     try:
-        from atomdata.sources.foundry.metadata import FoundryUnavailable, fetch_with_foundry
+        from atomdata.sources.foundry import FoundryUnavailable, fetch_with_foundry
     except ImportError as e:
         raise _Skip(f"Foundry access is not available ({e}); pip install 'atomdata[foundry]'") from None
     staging = dest.parent / f".{dest.name}.foundry"

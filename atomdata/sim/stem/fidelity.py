@@ -32,10 +32,9 @@ class AbtemImage:
 
 def sto_slab(cells=(3, 3, 5)):
     """SrTiO3 viewed along [100] (beam along z): ``cells`` unit cells (x, y, z) from ASE."""
-    from atomdata.sim.stem.catalog import perovskite as _perovskite
-    from atomdata.sim.stem.structures import A_STO
+    from atomdata.sim.stem.catalog import A_STO, perovskite
 
-    return _perovskite(A_STO, "Sr", "Ti") * tuple(cells)
+    return perovskite(A_STO, "Sr", "Ti") * tuple(cells)
 
 
 def abtem_haadf(

@@ -28,7 +28,7 @@ from typing import Optional
 
 import numpy as np
 
-from atomdata.schema import Lattice
+from atomdata.schema import Lattice, check_pixel_size
 
 __all__ = [
     "ANIONS",
@@ -205,8 +205,7 @@ class ProjectedStructure:
             Positions (x, y) [px] (x = column index, y = row index, origin at the
             centre of the top-left pixel), labels, element counts.
         """
-        if pixel_size_A <= 0:
-            raise ValueError(f"pixel_size_A must be > 0, got {pixel_size_A}")
+        pixel_size_A = check_pixel_size(pixel_size_A)
         h, w = shape
         centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
         half = np.array([w, h]) / 2.0 + margin_px + 1.0

@@ -89,6 +89,14 @@ _LICENSES = {
 _SUBJECTS = ("scanning transmission electron microscopy", "HAADF-STEM", "atomic column localization",
              "benchmark", "machine learning", "simulated images")
 _WEI_DATASET_DOI = "10.18126/e73h-3w6n"
+#: The HRTEM nanoparticle-segmentation task: subjects, resource type and the papers it builds on.
+_HRTEM_SUBJECTS = ("high-resolution transmission electron microscopy", "HRTEM", "nanoparticle segmentation",
+                   "benchmark", "machine learning", "simulated images")
+_HRTEM_DOIS = ("10.1038/s41524-024-01336-0", "10.1038/s41524-020-00363-x")
+
+
+def _is_hrtem(manifest: DatasetManifest) -> bool:
+    return "hrtem" in manifest.name
 
 
 class FoundryUnavailable(RuntimeError):
@@ -168,7 +176,8 @@ def foundry_block(manifest: DatasetManifest, *, dataset_dir=None) -> dict:
     keys = []
     for k in image_keys:
         shape = k.split("/", 1)[1] if "/" in k else "<H>x<W>"
-        what = (f"HAADF-STEM images of {shape.replace('x', ' x ')} px, (n, H, W) indexed [image, y, x]"
+        kind = "HRTEM" if _is_hrtem(manifest) else "HAADF-STEM"
+        what = (f"{kind} images of {shape.replace('x', ' x ')} px, (n, H, W) indexed [image, y, x]"
                 if "/" in k else "Group of image stacks images/<H>x<W>, each (n, H, W) indexed [image, y, x]")
         keys.append(_key(k, "input", f"{what}; image i is row image_row[i] of the stack named by "
                                      "image_group[i] (an index into the file attribute image_groups)", "counts"))
@@ -196,6 +205,13 @@ def foundry_block(manifest: DatasetManifest, *, dataset_dir=None) -> dict:
                                          "from benchmark 1.1.0 also resolved by the noise-free image, see "
                                          "records extra.visibility)"),
     ]
+    if _is_hrtem(manifest):  # segmentation labels: per-image arrays beside the images, no columns
+        keys = [k for k in keys if not k["key"][0].startswith("columns/")] + [
+            _key("arrays/mask", "target", "Group of (n, H, W) uint8 stacks arrays/mask/<H>x<W> like images: "
+                                          "1 where a pixel belongs to a nanoparticle"),
+            _key("arrays/instances", "target", "Group of (n, H, W) uint16 stacks arrays/instances/<H>x<W>: "
+                                               "0 = support, k = particle k (records extra.hrtem.particles[k-1])"),
+        ]
     return {
         "short_name": manifest.name.replace("-", "_"),
         "data_type": "hdf5",
@@ -258,15 +274,17 @@ def datacite_record(manifest: DatasetManifest, *, publisher: str = "Materials Da
         "titles": [{"title": manifest.title}],
         "publisher": publisher,
         "publicationYear": year if year is not None else _year(manifest),
-        "resourceType": {"resourceTypeGeneral": "Dataset", "resourceType": "Benchmark of HAADF-STEM images (HDF5)"},
-        "subjects": [{"subject": s} for s in _SUBJECTS],
+        "resourceType": {"resourceTypeGeneral": "Dataset", "resourceType":
+                         f"Benchmark of {'HRTEM' if _is_hrtem(manifest) else 'HAADF-STEM'} images (HDF5)"},
+        "subjects": [{"subject": s} for s in (_HRTEM_SUBJECTS if _is_hrtem(manifest) else _SUBJECTS)],
         "descriptions": [{"description": manifest.description or manifest.title, "descriptionType": "Abstract"}],
         "version": manifest.version,
         "rightsList": [rights_item],
         "formats": ["application/x-hdf5", "application/json"],
         "sizes": [f"{manifest.n_images} images", f"{size_bytes} bytes"],
         "relatedIdentifiers": [
-            {"relatedIdentifier": _WEI_DATASET_DOI, "relatedIdentifierType": "DOI", "relationType": "References"}
+            {"relatedIdentifier": d, "relatedIdentifierType": "DOI", "relationType": "References"}
+            for d in (_HRTEM_DOIS if _is_hrtem(manifest) else (_WEI_DATASET_DOI,))
         ],
     }
     if manifest.doi:

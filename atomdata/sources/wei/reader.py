@@ -59,7 +59,7 @@ from typing import Literal, Optional
 import h5py
 import numpy as np
 
-from atomdata.schema import ColumnSet, ImageRecord
+from atomdata.schema import ColumnSet, ImageRecord, check_pixel_size
 from atomdata.sources.wei._pytables import PandasTableError, read_pandas_table
 from atomdata.sources.wei.metadata import WEI_DOI, WEI_SOURCE_ID, WeiMetadata
 from atomdata.storage import LazyH5, SplitFormatError, SplitSequence
@@ -143,8 +143,8 @@ class WeiSplit(LazyH5, SplitSequence):
                  pixel_size_A: Optional[float] = None):
         if match not in ("name", "order"):
             raise ValueError(f"match must be 'name' or 'order', got {match!r}")
-        if pixel_size_A is not None and not (pixel_size_A > 0):
-            raise ValueError(f"pixel_size_A must be > 0 [Å/px], got {pixel_size_A}")
+        if pixel_size_A is not None:
+            pixel_size_A = check_pixel_size(pixel_size_A)
         self.path = Path(path)
         self.split = split
         self.match = match
