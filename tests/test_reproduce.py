@@ -59,21 +59,35 @@ def test_unpublished_model_is_marked():
 
 @pytest.mark.slow
 def test_quick_reproduction_end_to_end(tmp_path):
-    """Quick build + baseline model: every output file is written and consistent."""
+    """Quick build (1.1.0 by default) + baseline model: every output file is written and consistent."""
     res = reproduce(tmp_path / "out", quick=True, models=["baseline-peaks"], n_boot=50, progress=False)
     out = res.out_dir
     assert res.models_run == ["baseline-peaks"]
     report = (out / "REPORT.md").read_text()
     assert "| sto | resolution_pm | baseline-peaks |" in report
+    assert "atomdata-benchmark 1.1.0-quick" in report
+    assert "## The same predictions, visibility rule: every column of a visible species scored" in report
+    assert "## The same predictions, matching: the published protocol (wei2022)" in report
     rows = list(csv.DictReader(open(out / "cutoffs_comparison.csv")))
-    assert len(rows) == len(res.comparison) == 14  # 7 metrics x 2 materials
+    assert len(rows) == len(res.comparison) == 12  # 6 metrics x 2 materials (1.1.0 has no dose sweep)
     assert {r["metric"] for r in rows} >= {"resolution_pm", "psnr_db", "contrast", "flyback_error_px"}
     for png in ("radar_sto.png", "radar_ws2.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     rep = json.loads((out / "baseline-peaks" / "test" / "report.json").read_text())
-    assert rep["model_name"] == "baseline-peaks" and rep["dataset_version"] == "1.0.0-quick"
+    assert rep["model_name"] == "baseline-peaks" and rep["dataset_version"] == "1.1.0-quick"
     assert (out / "baseline-peaks" / "predictions_test.npz").exists()
     assert "baseline-peaks" in res.generality
+    variants = json.loads((out / "cutoffs_variants.json").read_text())
+    assert len(variants) == 2 and all(len(v) == 12 for v in variants.values())
+
+
+@pytest.mark.slow
+def test_quick_reproduction_of_version_1_0_0_still_works(tmp_path):
+    res = reproduce(tmp_path / "out", version="1.0.0", quick=True, models=["baseline-peaks"], n_boot=20,
+                    progress=False)
+    assert len(res.comparison) == 14  # 7 metrics (with dose) x 2 materials
+    assert "atomdata-benchmark 1.0.0-quick" in res.report_path.read_text()
+    assert list(res.variants) == ["matching: the published protocol (wei2022)"]  # no visibility rule in 1.0.0
 
 
 def test_missing_weights_are_reported_not_fatal(tmp_path, monkeypatch):

@@ -13,9 +13,10 @@ def cmd_reproduce(args) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     kwargs = {"models": args.models} if args.models else {}
-    result = reproduce(args.out, quick=args.quick, data=args.data, protocol=args.protocol,
-                       tolerance_A=args.tolerance_A, train_missing=not args.no_train, n_boot=args.n_boot,
-                       max_seeds=args.max_seeds, reuse_predictions=not args.no_reuse, progress=not args.quiet,
+    result = reproduce(args.out, version=args.version, dataset=args.dataset, quick=args.quick, data=args.data,
+                       protocol=args.protocol, tolerance_A=args.tolerance_A, train_missing=not args.no_train,
+                       n_boot=args.n_boot, max_seeds=args.max_seeds, reuse_predictions=not args.no_reuse,
+                       compare_with=args.compare_with, progress=not args.quiet,
                        scheduler=args.scheduler, workers=args.workers, address=args.address, **kwargs)
     for line in summary_lines(result):
         print(line)
@@ -24,12 +25,26 @@ def cmd_reproduce(args) -> int:
 
 
 def add_reproduce(sub) -> None:
-    p = sub.add_parser("reproduce", help="Build the benchmark if missing, run every model, compare cutoffs with the paper.")
-    p.add_argument("--out", default=None, help="Output folder (default ./reproduction or ./reproduction-quick).")
+    p = sub.add_parser("reproduce", help="Build the benchmark (1.1.0) if missing, run every model, compare cutoffs "
+                                         "with the paper; or run on the published images (--dataset wei_atom_locating).")
+    p.add_argument("--out", default=None,
+                   help="Output folder (default ./reproduction, ./reproduction-quick, or ./reproduction-wei).")
+    p.add_argument("--version", default=None,
+                   help="Benchmark version (default 1.1.0, made the way Wei et al. made theirs; 1.0.0 still works).")
+    p.add_argument("--dataset", default=None, choices=["atomdata-benchmark", "wei_atom_locating"],
+                   help="wei_atom_locating: run on the published images (fetched from MDF/Foundry unless --data "
+                        "gives a local wei_atom.h5).")
     p.add_argument("--quick", action="store_true", help="Use the quick build (minutes on 2 cores; coarse cutoffs).")
-    p.add_argument("--data", default=None, help="A dataset folder with manifest.json instead of the cached/built default.")
+    p.add_argument("--data", default=None,
+                   help="A dataset folder with manifest.json instead of the cached/built default, or a local "
+                        "wei_atom.h5 (then as --dataset wei_atom_locating).")
+    p.add_argument("--compare-with", default=None, metavar="DIR",
+                   help="Published images only: an earlier reproduction folder on atomdata's benchmark, shown as "
+                        "a third column.")
     p.add_argument("--models", nargs="+", default=None, help="Registry names to run (default: all three).")
-    p.add_argument("--protocol", default="one_to_one", choices=["one_to_one", "wei2022"])
+    p.add_argument("--protocol", default=None, choices=["one_to_one", "wei2022"],
+                   help="Matching protocol of the main table (default one_to_one; wei2022 on the published images); "
+                        "the report also shows the other.")
     p.add_argument("--tolerance-A", type=float, default=None, help="Match tolerance [Å] (default: the protocol's).")
     p.add_argument("--no-train", action="store_true",
                    help="Skip lin-atomsegnet instead of training it when its weights are missing.")

@@ -43,6 +43,7 @@ def cmd_evaluate(args) -> int:
                          tolerance_A=args.tolerance_A,
                          model_name=args.model_name, model_version=args.model_version, criteria=criteria,
                          subsets=args.subset or None, missing=args.missing, non_target=args.non_target,
+                         visibility=args.visibility,
                          out_dir=args.out, plots_dir=args.plots, n_boot=args.n_boot, max_overlays=args.max_overlays,
                          progress=not args.quiet, scheduler=args.scheduler, address=args.address,
                          workers=args.workers if args.workers else (None if args.scheduler == "dask" else 1))
@@ -81,6 +82,9 @@ def add_evaluate(sub) -> None:
                    help="Images without predictions: fail (default), score as empty, or skip.")
     p.add_argument("--non-target", dest="non_target", choices=("ignore", "false_positive"), default="ignore",
                    help="Predictions on non-target columns: ignored (default) or counted as false positives.")
+    p.add_argument("--visibility", choices=("resolved", "all"), default="resolved",
+                   help="Score only columns the noise-free image resolves (default; benchmark 1.1.0 and later) "
+                        "or every column of a visible species.")
     p.add_argument("--h5-group", dest="h5_group", help="HDF5 group holding the per-image datasets.")
     p.add_argument("--recall-min", type=float, default=0.90, help="Cutoff criterion: ID-recall below this fails.")
     p.add_argument("--precision-min", type=float, default=0.95, help="Cutoff criterion: ID-precision below this fails.")

@@ -170,6 +170,7 @@ def evaluate(
     subsets: Optional[Sequence[str]] = None,
     missing: str = "error",
     non_target: str = "ignore",
+    visibility: str = "resolved",
     out_dir=None,
     plots_dir=None,
     n_boot: int = 1000,
@@ -199,16 +200,16 @@ def evaluate(
         Where to write ``report.json``/``per_image.csv``/``summary.md`` and the PNG plots.
     max_overlays : int
         Number of per-image overlay plots (the worst-scoring images).
-    protocol, tolerance_A, subsets, missing, non_target, progress, scheduler, workers, address
+    protocol, tolerance_A, subsets, missing, non_target, visibility, progress, scheduler, workers, address
         As :func:`score_split` (the engine scores the images; reports and plots are made here).
+    model_name, model_version, criteria, n_boot, seed
+        As :func:`build_report`.
 
     Raises
     ------
     SplitFormatError
         The split fails the checks of ``atomdata validate --quick`` (see
         :func:`atomdata.storage.verify_split`): nothing is scored.
-    model_name, model_version, criteria, n_boot, seed
-        As :func:`build_report`.
 
     Returns
     -------
@@ -220,8 +221,8 @@ def evaluate(
     predictions = load_predictions(predictions)
     split = open_split(split, split_name, verify=verify)  # the checks of `validate --quick`; hashed before parsing
     scores = score_split(predictions, split, protocol=protocol, tolerance_A=tolerance_A, subsets=subsets,
-                         missing=missing, non_target=non_target, progress=progress, scheduler=scheduler,
-                         workers=workers, address=address, verify=False)
+                         missing=missing, non_target=non_target, visibility=visibility, progress=progress,
+                         scheduler=scheduler, workers=workers, address=address, verify=False)
     report = build_report(scores, model_name=model_name, model_version=model_version, criteria=criteria,
                           n_boot=n_boot, seed=seed)
     if out_dir is not None:

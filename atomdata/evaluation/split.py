@@ -21,7 +21,12 @@ from atomdata.schema import METRIC_FIELDS
 from atomdata.sources import open_split
 
 __all__ = ["SCORE_CHUNK", "SplitScores", "score_chunk", "score_split", "SWEEP_SUBSET", "parse_sweep_subset",
-           "sweep_info"]
+           "sweep_info", "VISIBILITY", "scored_targets"]
+
+#: Which columns are scored: ``"resolved"`` -- the stored target flags (in 1.1.0 and later, only columns
+#: the noise-free image resolves); ``"all"`` -- also the target columns the visibility rule set aside
+#: (listed in ``record.extra["visibility"]["unresolved"]``), i.e. every column of a visible species.
+VISIBILITY = ("resolved", "all")
 
 #: Sweep subsets of the test split: ``<material>_sim_<metric>``, e.g. ``sto_sim_resolution_pm``.
 SWEEP_SUBSET = re.compile(r"^(?P<material>[a-z0-9]+)_sim_(?P<metric>[a-z0-9_]+)$")
@@ -140,6 +145,35 @@ def sweep_info(metadata: dict, subset: str) -> Optional[dict]:
     return {"metric": parsed[1], "value": float(value), "seed_index": None}
 
 
+def scored_targets(columns, metadata: dict, visibility: str) -> np.ndarray:
+    """Target mask (N,) bool of an image's columns under a visibility choice (:data:`VISIBILITY`).
+
+    ``metadata`` is the record as JSON data (``split.metadata(i)``). Records without visibility
+    information (datasets before 1.1.0, the Wei file) give the stored flags under both choices.
+
+    Examples
+    --------
+    >>> from atomdata.schema import ColumnSet
+    >>> cols = ColumnSet.from_arrays([[1.0, 1.0], [5.0, 5.0]], ["Sr", "Ti-O"], [True, False])
+    >>> meta = {"extra": {"visibility": {"unresolved": [1]}}}
+    >>> scored_targets(cols, meta, "resolved").tolist(), scored_targets(cols, meta, "all").tolist()
+    ([True, False], [True, True])
+    """
+    if visibility not in VISIBILITY:
+        raise ValueError(f"visibility must be one of {', '.join(VISIBILITY)}, got {visibility!r}")
+    target = np.asarray(columns.target, dtype=bool)
+    if visibility == "resolved":
+        return target
+    extra = metadata.get("extra") if isinstance(metadata, dict) else None
+    vis = extra.get("visibility") if isinstance(extra, dict) else None
+    idx = vis.get("unresolved") if isinstance(vis, dict) else None
+    if not idx:
+        return target
+    out = target.copy()
+    out[np.asarray(idx, dtype=np.int64)] = True
+    return out
+
+
 def score_split(
     predictions: PredictionsLike,
     split,
@@ -152,6 +186,7 @@ def score_split(
     edge_fraction: Optional[float] = None,
     edge_px: Optional[float] = None,
     check_axes: bool = True,
+    visibility: str = "resolved",
     progress: bool = False,
     scheduler: str = "processes",
     workers: Optional[int] = 1,
@@ -182,6 +217,9 @@ def score_split(
     check_axes : bool
         When no prediction matches anywhere but swapping x and y would match,
         raise a ``ValueError`` saying the axes look swapped.
+    visibility : {"resolved", "all"}
+        Score only the columns the noise-free image resolves (the stored target flags; the
+        default) or every column of a visible species (see :data:`VISIBILITY`).
     progress : bool
         Show a progress bar.
     scheduler : {"processes", "dask"}
@@ -218,6 +256,8 @@ def score_split(
                             edge_px=edge_px, non_target=non_target)
     if missing not in ("error", "empty", "skip"):
         raise ValueError(f"missing must be 'error', 'empty' or 'skip', got {missing!r}")
+    if visibility not in VISIBILITY:
+        raise ValueError(f"visibility must be one of {', '.join(VISIBILITY)}, got {visibility!r}")
     preds = load_predictions(predictions)  # every array checked once here: (N, 2) finite (x, y) px
     split = open_split(split, "test", verify=verify)  # a damaged or changed split is never scored
     ids = list(split.image_ids)
@@ -253,7 +293,7 @@ def score_split(
     from tqdm.auto import tqdm
 
     pixel = _checked_pixel_sizes(split, chosen)
-    inputs = _ScoreInputs(rule, preds, split, chosen, pixel)
+    inputs = _ScoreInputs(rule, preds, split, chosen, pixel, visibility)
     if scheduler == "processes" and workers == 1 and address is None:
         scores = []
         with tqdm(total=len(chosen), desc="score", disable=not progress, unit="img") as bar:
@@ -282,7 +322,7 @@ def score_split(
         sweeps=sweeps, dataset_name=getattr(split, "dataset_name", None),
         dataset_version=getattr(split, "dataset_version", None), split=getattr(split, "split", None),
         options={"missing": missing, "non_target": non_target, "edge_fraction": edge_fraction,
-                 "edge_px": edge_px},
+                 "edge_px": edge_px, "visibility": visibility},
     )
 
 
@@ -299,8 +339,10 @@ def score_chunk(rule: ScoringRule, items: list) -> list[ImageScore]:
 class _ScoreInputs(Sequence):
     """Tasks ``(rule, items)`` of :data:`SCORE_CHUNK` images each; the labels are read when a task is taken."""
 
-    def __init__(self, rule: ScoringRule, preds: dict, split, chosen: list[int], pixel: np.ndarray):
+    def __init__(self, rule: ScoringRule, preds: dict, split, chosen: list[int], pixel: np.ndarray,
+                 visibility: str = "resolved"):
         self.rule, self.preds, self.split, self.pixel = rule, preds, split, pixel
+        self.visibility = visibility
         self.ids = list(split.image_ids)
         self.chunks = [chosen[a:a + SCORE_CHUNK] for a in range(0, len(chosen), SCORE_CHUNK)]
 
@@ -312,7 +354,9 @@ class _ScoreInputs(Sequence):
         empty = np.zeros((0, 2))
         for i in self.chunks[k]:
             cols = self.split.columns(i)
-            tgt = cols.target
+            # "all" needs the record's list of set-aside columns; "resolved" is the stored flags
+            tgt = cols.target if self.visibility == "resolved" else \
+                scored_targets(cols, self.split.metadata(i), self.visibility)
             items.append((self.preds.get(self.ids[i], empty), cols.xy[tgt], cols.xy[~tgt], cols.species[tgt],
                           float(self.pixel[i]), tuple(self.split.image_shape(i))))
         return self.rule, items

@@ -5,7 +5,7 @@ import json
 from importlib import resources
 from typing import Optional
 
-__all__ = ["published_cutoffs", "compare_cutoffs", "PUBLISHED_MATERIALS", "PUBLISHED_METRICS"]
+__all__ = ["published_cutoffs", "compare_cutoffs", "published_as_cutoffs", "PUBLISHED_MATERIALS", "PUBLISHED_METRICS"]
 
 #: Our sweep-subset material prefix -> the published table's material key.
 PUBLISHED_MATERIALS = {"sto": "SrTiO3_simulated", "ws2": "WS2_simulated"}
@@ -81,3 +81,25 @@ def compare_cutoffs(cutoffs_by_model: dict, published: Optional[dict] = None) ->
                 row["agreement"] = "within 25 %" if rel is not None and abs(rel) <= 0.25 else "differs"
             rows.append(row)
     return rows
+
+
+def published_as_cutoffs(ours: list, model: str, published: Optional[dict] = None) -> Optional[list]:
+    """The published cutoffs of ``model`` as :class:`~atomdata.evaluation.Cutoff` objects on the axes of ``ours``.
+
+    Each of ``ours`` (one material) is copied with the published value as its cutoff (None = never
+    fails) and its own tested range, so that :func:`atomdata.evaluation.plots.plot_radar` draws the
+    published polygon on the same axes. Sweeps without a published value are left out; None when
+    the model or material has no published values.
+    """
+    published = published or published_cutoffs()
+    names = {v: k for k, v in published.get("model_names", {}).items()}
+    pub_model = names.get(model)
+    out = []
+    for c in ours:
+        material = PUBLISHED_MATERIALS.get(c.subset.split("_sim_")[0], "")
+        table = published["cutoffs"].get(material, {}).get(pub_model or "", {})
+        key = PUBLISHED_METRICS.get(c.metric, c.metric)
+        if key in table:
+            out.append(c.model_copy(update={"cutoff": table[key], "failed_first": None, "failed_at_start": False,
+                                            "ci_low": None, "ci_high": None, "points": {}}))
+    return out or None

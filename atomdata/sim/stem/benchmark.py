@@ -166,7 +166,8 @@ def benchmark_config(*, quick: bool = False, version: Optional[str] = None) -> B
     """
     version = DEFAULT_VERSION if version is None else version
     if version.split("-")[0] != "1.0.0":
-        raise ValueError(f"no benchmark config for version {version!r}; this atomdata builds 1.0.0")
+        raise ValueError(f"no 1.0 benchmark config for version {version!r}: benchmark_config makes 1.0.0; "
+                         "1.1.0 is atomdata.sim.stem.recipe_v11.v11_config (atomdata.build.get_recipe picks by version)")
     baseline = dict(rotation_deg=0.0, resolution_pm=90.0, source_size_pm=40.0, background=0.05,
                     background_variation=0.5, contrast=0.8, psnr_db=25.0, flyback_error_px=0.0,
                     random_drift=0.0, dose_e_per_A2=None, probe="gaussian", exponent=1.7)

@@ -118,6 +118,19 @@ def _image_groups(path: Path) -> list[str]:
         return json.loads(raw) if raw is not None else sorted(f.get("images", {}).keys())
 
 
+def _array_names(path: Path) -> list[str]:
+    with h5py.File(path, "r") as f:
+        raw = f.attrs.get("array_names")
+        return json.loads(raw) if raw is not None else []
+
+
+#: What each per-image array a benchmark version stores beside its images means (key arrays/<name>/<H>x<W>).
+ARRAY_DESCRIPTIONS = {
+    "raw": ("the float frame each 8-bit image was made from (detector counts after every degradation; the "
+            "image is its min-max scaling to 0-255, truncated); benchmark 1.1.0 and later", "counts"),
+}
+
+
 def _key(path: str, kind: str, description: str, units: Optional[str] = None) -> dict:
     out = {"key": [path], "type": kind, "description": description}
     if units is not None:
@@ -154,7 +167,10 @@ def foundry_block(manifest: DatasetManifest, *, dataset_dir=None) -> dict:
     'hdf5'
     """
     image_keys = ["images"]
+    arrays: list[str] = []
     if dataset_dir is not None and manifest.splits:
+        arrays = sorted({n for info in manifest.splits.values()
+                         for n in _array_names(member_path(dataset_dir, info.file))})
         per_split = [set(_image_groups(member_path(dataset_dir, info.file))) for info in manifest.splits.values()]
         shapes = per_split[0]
         if shapes and all(s == shapes for s in per_split):
@@ -167,6 +183,10 @@ def foundry_block(manifest: DatasetManifest, *, dataset_dir=None) -> dict:
                 if "/" in k else "Group of image stacks images/<H>x<W>, each (n, H, W) indexed [image, y, x]")
         keys.append(_key(k, "input", f"{what}; image i is row image_row[i] of the stack named by "
                                      "image_group[i] (an index into the file attribute image_groups)", "counts"))
+    for name in arrays:
+        what, units = ARRAY_DESCRIPTIONS.get(name, ("a per-image array stored beside the images", None))
+        keys.append(_key(f"arrays/{name}", "input", f"Group of (n, H, W) stacks arrays/{name}/<H>x<W> with the same "
+                                                     f"rows as images/<H>x<W>: {what}", units))
     keys += [
         _key("image_group", "input", "(N,) int32: which images/<H>x<W> stack holds image i (index into the "
                                      "file attribute image_groups)"),
@@ -183,7 +203,9 @@ def foundry_block(manifest: DatasetManifest, *, dataset_dir=None) -> dict:
         _key("columns/offsets", "target", "(N + 1,) int64: CSR offsets of each image's columns in columns/xy"),
         _key("columns/species", "target", "(M,) uint16: column type code, an index into the file attribute "
                                           "species_names (e.g. Sr, Ti-O, O, W, S2)"),
-        _key("columns/target", "target", "(M,) bool: whether the column is a scoring target (HAADF-visible)"),
+        _key("columns/target", "target", "(M,) bool: whether the column is a scoring target (HAADF-visible; "
+                                         "from benchmark 1.1.0 also resolved by the noise-free image, see "
+                                         "records extra.visibility)"),
     ]
     if _is_hrtem(manifest):  # segmentation labels: per-image arrays beside the images, no columns
         keys = [k for k in keys if not k["key"][0].startswith("columns/")] + [
