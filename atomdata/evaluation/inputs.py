@@ -241,6 +241,9 @@ def _read_h5(path: Path, *, group: Optional[str], budget: ByteBudget) -> Predict
 
 def _h5_child(conn, path: Path, group: Optional[str], limit_bytes: int) -> None:
     """Child process: read the .h5 file and send ``b"K" + id`` / ``b"A" + float64 bytes`` frames, then ``b"."``."""
+    import faulthandler
+
+    faulthandler.disable()  # a crash on a damaged file is reported by the parent in one line, without a dump
     try:
         out = _read_h5(path, group=group, budget=ByteBudget(limit_bytes, what=f"predictions file {path} once read"))
         for k, xy in out.items():
