@@ -48,9 +48,16 @@ def read_rows(folder: Path) -> tuple[list[dict], str]:
 
 
 def sweep_values(manifest: dict) -> dict:
-    """Metric -> sorted tested values of the benchmark's sweeps, from a dataset manifest."""
-    config = (manifest.get("generator") or {}).get("config") or {}
-    return {s["metric"]: sorted(float(v) for v in s["values"]) for s in config.get("sweeps", [])}
+    """(material or None, metric) -> sorted tested values of the benchmark's sweeps, from a dataset manifest.
+
+    1.0.0 lists one set of sweeps for both materials (``[{"metric", "values"}, ...]``: material None);
+    1.1.0 one per material (``{material: {metric: values}}``).
+    """
+    sweeps = ((manifest.get("generator") or {}).get("config") or {}).get("sweeps") or []
+    if isinstance(sweeps, dict):
+        return {(fam, metric): sorted(float(v) for v in values)
+                for fam, by_metric in sweeps.items() for metric, values in by_metric.items()}
+    return {(None, s["metric"]): sorted(float(v) for v in s["values"]) for s in sweeps}
 
 
 def build_table(rows: list[dict], *, dataset_version: str, made_by: str, source_file: str,
@@ -70,8 +77,9 @@ def build_table(rows: list[dict], *, dataset_version: str, made_by: str, source_
             "tested_min": lo, "tested_max": hi, "worse_when": worse,
             "failed_first": r.get("failed_first") or None, "failed_at_start": bool(at_start),
         }
-        if tested_values and metric in tested_values:
-            models[r["model"]][fam][metric]["tested_values"] = tested_values[metric]
+        values = (tested_values or {}).get((fam, metric)) or (tested_values or {}).get((None, metric))
+        if values:
+            models[r["model"]][fam][metric]["tested_values"] = values
     return {
         "description": "Per model and material family: the value of each image-quality metric past which the model "
                        "fails (ID-recall < 0.90, ID-precision < 0.95 or position accuracy > 0.30 A), measured on the "

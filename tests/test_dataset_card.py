@@ -69,6 +69,25 @@ def test_quick_build_files_are_the_ones_in_the_card(quick):
     assert built == rows
 
 
+def test_quick_build_of_1_1_0_has_the_files_in_the_card(tmp_path):
+    from atomdata.build import build_dataset
+
+    rows = _table_after("<!-- quick-files: 1.1.0-quick -->")
+    folder = build_dataset(tmp_path / "q11", version="1.1.0", quick=True, workers=1, progress=False)
+    manifest = read_manifest(folder)
+    assert manifest.version == "1.1.0-quick"
+    built = {info.file: [str(info.n_images), str(info.n_columns), str(info.size_bytes), info.sha256]
+             for info in manifest.splits.values()}
+    assert built == rows
+
+
+def test_version_1_1_0_table_is_complete():
+    rows = _table_after("<!-- files: 1.1.0 -->")
+    assert sorted(rows) == ["generality.h5", "test.h5", "train.h5", "val.h5"]
+    assert all(re.fullmatch(r"[0-9a-f]{64}", r[3]) for r in rows.values())
+    assert sum(int(r[0]) for r in rows.values()) == 4016
+
+
 def test_sample_record_is_the_first_test_record_of_the_quick_build(quick):
     m = re.search(r"<!-- sample-record: 1.0.0-quick test 0 -->\n```json\n(.*?)\n```", TEXT, re.S)
     assert m, "DATASET_CARD.md lacks its sample record"

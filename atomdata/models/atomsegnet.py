@@ -265,7 +265,8 @@ class LinAtomSegNet(BatchedLocator):
         val = m.get("final_val_loss")
         val_txt = "n/a" if val is None else f"{val:.4g}"
         sha = (ds.get("sha256") or "")[:12]
-        return (f"trained by atomdata {m.get('atomdata_version', '?')} (`atomdata train {m.get('model', self.name)}`): "
+        by = f"atomdata {m['atomdata_version']}" if m.get("atomdata_version") else "atomdata"  # older files name it
+        return (f"trained by {by} (`atomdata train {m.get('model', self.name)}`): "
                 f"{m.get('steps', '?')} steps, seed {m.get('seed', '?')}, on {ds.get('name', '?')} "
                 f"{ds.get('version', '?')} {ds.get('split', 'train')} (sha256 {sha}...), final val loss {val_txt}")
 
