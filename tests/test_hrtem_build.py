@@ -38,10 +38,10 @@ def test_recipe_is_registered_and_implements_the_protocol():
 
 def test_test_split_sweeps_every_axis_with_several_seeds():
     specs = hrtem_config().n_images("test")
-    from atomdata.sim.hrtem.benchmark import _cached_specs
+    from atomdata.sim.hrtem.benchmark import split_specs
 
     sweeps = {}
-    for s in _cached_specs(hrtem_config(), "test"):
+    for s in split_specs(hrtem_config(), "test"):
         sw = s.extra["sweep"]
         sweeps.setdefault(sw["metric"], set()).add((sw["value"], sw["seed_index"]))
     assert set(sweeps) == {"dose_e_per_A2", "defocus_offset_nm", "diameter_nm", "support_thickness_nm",

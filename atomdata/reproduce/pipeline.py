@@ -24,17 +24,16 @@ from pathlib import Path
 from typing import Optional
 
 from atomdata.reproduce.predict_step import predict_plans, spec_of
-from atomdata.reproduce.published import compare_cutoffs
 from atomdata.reproduce.runs import (
     DEFAULT_MODELS,
     REPRODUCE_VERSION,
     ReproductionResult,
+    finish,
     get_locator,
     has_visibility,
     score_variants,
     sweep_indices,
     variants_for,
-    write_radars,
 )
 from atomdata.sources import open_split, resolve_dataset
 
@@ -182,13 +181,5 @@ def reproduce(out_dir=None, *, version: Optional[str] = None, dataset: Optional[
                                   model_version=p["version"], out_dir=model_dir / "generality",
                                   plots_dir=model_dir / "generality" / "plots", n_boot=n_boot, max_overlays=4)
             result.generality[name] = {k: v.model_dump() for k, v in greport.aggregates.items()}
-    result.comparison = compare_cutoffs(cutoffs_by_model)
-    result.variants = {label: compare_cutoffs(cuts) for label, cuts in variant_cutoffs.items()}
-    if cutoffs_by_model:
-        result.radars = write_radars(cutoffs_by_model, out, label=f"{manifest.version}, {protocol}")
-    timings["total"] = time.perf_counter() - t0
-    result.timings_s = timings
-    from atomdata.reproduce.report import write_reproduction_report
-
-    result.report_path = write_reproduction_report(result, quick=quick, protocol=protocol, tolerance_A=tolerance_A)
-    return result
+    return finish(result, cutoffs_by_model, variant_cutoffs, label=f"{manifest.version}, {protocol}", t0=t0,
+                  timings=timings, quick=quick, protocol=protocol, tolerance_A=tolerance_A)

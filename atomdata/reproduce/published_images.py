@@ -92,16 +92,15 @@ def reproduce_published_images(out_dir=None, *, data=None, models: Optional[Sequ
         With ``not_used`` (image id -> reason) and ``ours`` (the ``compare_with`` rows).
     """
     from atomdata.evaluation import evaluate
-    from atomdata.reproduce.published import compare_cutoffs
     from atomdata.reproduce.runs import (
         DEFAULT_MODELS,
         REPRODUCE_VERSION,
         ReproductionResult,
         cached_predict,
+        finish,
         get_locator,
         score_variants,
         variants_for,
-        write_radars,
     )
     from atomdata.sources.wei import open_wei
     from atomdata.sources.wei.sweeps import SweepSplit, group_sweeps
@@ -169,13 +168,5 @@ def reproduce_published_images(out_dir=None, *, data=None, models: Optional[Sequ
                                           n_boot=n_boot, variants=variants).items():
             variant_cutoffs[label][name] = cuts
         result.models_run.append(name)
-    result.comparison = compare_cutoffs(cutoffs_by_model)
-    result.variants = {label: compare_cutoffs(cuts) for label, cuts in variant_cutoffs.items()}
-    if cutoffs_by_model:
-        result.radars = write_radars(cutoffs_by_model, out, label=f"published images, {protocol}")
-    timings["total"] = time.perf_counter() - t0
-    result.timings_s = timings
-    from atomdata.reproduce.report import write_reproduction_report
-
-    result.report_path = write_reproduction_report(result, quick=quick, protocol=protocol, tolerance_A=tolerance_A)
-    return result
+    return finish(result, cutoffs_by_model, variant_cutoffs, label=f"published images, {protocol}", t0=t0,
+                  timings=timings, quick=quick, protocol=protocol, tolerance_A=tolerance_A)

@@ -17,7 +17,8 @@ from typing import Optional
 import numpy as np
 
 __all__ = ["DEFAULT_MODELS", "REPRODUCE_VERSION", "ReproductionResult", "cached_predict", "get_locator",
-           "sweep_indices", "lin_weights_path", "variants_for", "score_variants", "has_visibility", "write_radars"]
+           "sweep_indices", "lin_weights_path", "variants_for", "score_variants", "has_visibility", "write_radars",
+           "finish"]
 
 log = logging.getLogger(__name__)
 
@@ -187,3 +188,21 @@ def sweep_indices(split, max_seeds: Optional[int]) -> list[int]:
         if int(sweep.get("seed_index", 0)) < max_seeds:
             keep.append(i)
     return keep
+
+
+def finish(result: ReproductionResult, cutoffs_by_model: dict, variant_cutoffs: dict, *, label: str, t0: float,
+           timings: dict, quick: bool, protocol: str, tolerance_A: Optional[float]) -> ReproductionResult:
+    """Compare with the published cutoffs, draw the radars, write ``REPORT.md``: the last step of both reproductions."""
+    import time
+
+    from atomdata.reproduce.published import compare_cutoffs
+    from atomdata.reproduce.report import write_reproduction_report
+
+    result.comparison = compare_cutoffs(cutoffs_by_model)
+    result.variants = {lab: compare_cutoffs(cuts) for lab, cuts in variant_cutoffs.items()}
+    if cutoffs_by_model:
+        result.radars = write_radars(cutoffs_by_model, result.out_dir, label=label)
+    timings["total"] = time.perf_counter() - t0
+    result.timings_s = timings
+    result.report_path = write_reproduction_report(result, quick=quick, protocol=protocol, tolerance_A=tolerance_A)
+    return result

@@ -15,7 +15,7 @@ import numpy as np
 
 from atomdata.schema import ImageRecord
 
-__all__ = ["Sample", "Recipe"]
+__all__ = ["Sample", "Recipe", "cached_specs"]
 
 
 @dataclass
@@ -68,3 +68,20 @@ class Recipe(Protocol):
 
     def make(self, split: str, index: int) -> Sample:
         """Image ``index`` of ``split``: a pure function of ``(recipe, split, index)``."""
+
+
+_SPECS: dict = {}
+
+
+def cached_specs(config, split: str, make_specs):
+    """``make_specs(config, split)``, computed once per process and config (a worker builds many shards of one split).
+
+    Keyed by the recipe's ``fingerprint()``, the split and the function, so recipes never share entries;
+    at most 16 entries are kept.
+    """
+    key = (getattr(make_specs, "__module__", ""), getattr(make_specs, "__qualname__", ""), config.fingerprint(), split)
+    if key not in _SPECS:
+        if len(_SPECS) > 16:
+            _SPECS.clear()
+        _SPECS[key] = make_specs(config, split)
+    return _SPECS[key]

@@ -5,7 +5,7 @@ import zlib
 
 import numpy as np
 
-__all__ = ["image_seed"]
+__all__ = ["image_seed", "log_uniform"]
 
 
 def image_seed(version: str, split: str, index: int, stream: int = 0) -> int:
@@ -20,3 +20,8 @@ def image_seed(version: str, split: str, index: int, stream: int = 0) -> int:
     """
     ss = np.random.SeedSequence([zlib.crc32(version.encode()), zlib.crc32(split.encode()), int(index), int(stream)])
     return int(ss.generate_state(1, np.uint32)[0])
+
+
+def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    """One draw between ``lo`` and ``hi`` (> 0), uniform in the logarithm (numpy's exp and log)."""
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))

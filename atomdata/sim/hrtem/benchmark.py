@@ -35,7 +35,7 @@ from atomdata.sim.hrtem.image import SIMULATOR_VERSION, Camera, Grid, Optics
 from atomdata.sim.hrtem.optics import scherzer_defocus_nm
 from atomdata.sim.hrtem.sample import HRTEMSpec, make_sample
 from atomdata.sim.hrtem.structures import ELEMENTS, SHAPES, ZONE_AXES, ParticleSpec
-from atomdata.sim.recipe import Sample
+from atomdata.sim.recipe import Sample, cached_specs
 from atomdata.sim.seeds import image_seed
 
 __all__ = ["DATASET_NAME", "DEFAULT_VERSION", "SWEEPS", "ATOMIC_NUMBERS", "HRTEMConfig", "HRTEMSpec",
@@ -116,11 +116,11 @@ class HRTEMConfig:
         return "atomdata HRTEM benchmark: segmenting metal nanoparticles on amorphous carbon", description
 
     def n_images(self, split: str) -> int:
-        return len(_cached_specs(self, split))
+        return len(cached_specs(self, split, split_specs))
 
     def make(self, split: str, index: int) -> Sample:
         """Simulate image ``index`` of ``split``."""
-        return make_sample(_cached_specs(self, split)[index], made_by=self.made_by)
+        return make_sample(cached_specs(self, split, split_specs)[index], made_by=self.made_by)
 
 
 def hrtem_config(*, quick: bool = False, version: Optional[str] = None) -> HRTEMConfig:
@@ -267,13 +267,3 @@ def split_specs(cfg: HRTEMConfig, split: str) -> list[HRTEMSpec]:
     raise ValueError(f"Unknown split {split!r}. Valid splits: {', '.join(SPLITS)}.")
 
 
-_SPECS: dict = {}
-
-
-def _cached_specs(cfg: HRTEMConfig, split: str) -> list[HRTEMSpec]:
-    key = (cfg.fingerprint(), split)
-    if key not in _SPECS:
-        if len(_SPECS) > 16:
-            _SPECS.clear()
-        _SPECS[key] = split_specs(cfg, split)
-    return _SPECS[key]

@@ -30,8 +30,8 @@ import numpy as np
 
 from atomdata._version import __version__
 from atomdata.schema import SPLITS
-from atomdata.sim.recipe import Sample
-from atomdata.sim.seeds import image_seed
+from atomdata.sim.recipe import Sample, cached_specs
+from atomdata.sim.seeds import image_seed, log_uniform
 from atomdata.sim.stem.catalog import STRUCTURES, get_structure
 from atomdata.sim.stem.image import SIMULATOR_VERSION, ImageParams, simulate_image
 from atomdata.sim.stem.probe import AberrationProbe
@@ -136,11 +136,11 @@ class BenchmarkConfig:
 
     def n_images(self, split: str) -> int:
         """Number of images of ``split``."""
-        return len(_cached_specs(self, split))
+        return len(cached_specs(self, split, split_specs))
 
     def make(self, split: str, index: int) -> Sample:
         """Simulate image ``index`` of ``split`` (a pure function of the config, the split and the index)."""
-        spec = _cached_specs(self, split)[index]
+        spec = cached_specs(self, split, split_specs)[index]
         sim = simulate_image(spec.params)
         record = sim.to_record(image_id=spec.image_id, split=split, subset=spec.subset, extra=spec.extra,
                                made_by=self.made_by)
@@ -229,9 +229,6 @@ def _test_specs(cfg: BenchmarkConfig) -> list[ImageSpec]:
     return specs
 
 
-def _log_uniform(rng, lo, hi) -> float:
-    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-
 
 def _aberration_pixel_cap(p: dict) -> float:
     """Pixel size capped so the aberration-limited probe is sampled without refining the grid (speed)."""
@@ -258,7 +255,7 @@ def _generality_specs(cfg: BenchmarkConfig) -> list[ImageSpec]:
                      flyback_error_px=float(rng.uniform(0, 0.5)), random_drift=float(rng.uniform(0, 0.03)))
             if kind == "combined":
                 p.update(resolution_pm=float(rng.uniform(110, 170)), psnr_db=float(rng.uniform(8, 16)),
-                         contrast=_log_uniform(rng, 0.05, 0.6), flyback_error_px=float(rng.uniform(0.5, 1.5)),
+                         contrast=log_uniform(rng, 0.05, 0.6), flyback_error_px=float(rng.uniform(0.5, 1.5)),
                          random_drift=float(rng.uniform(0.03, 0.1)))
             elif kind == "aberration":
                 p.update(probe="aberration", resolution_pm=None, source_size_pm=float(rng.uniform(20, 50)),
@@ -285,12 +282,12 @@ def _random_specs(cfg: BenchmarkConfig, split: str, n: int) -> list[ImageSpec]:
                  exponent=float(rng.uniform(1.6, 2.0)),
                  resolution_pm=float(min(rng.uniform(60, 260), 0.95 * spacing_pm, 280.0)),
                  source_size_pm=source, background=float(rng.uniform(0, 0.3)),
-                 contrast=_log_uniform(rng, 0.01, 1.0), psnr_db=float(rng.uniform(3, 30)),
+                 contrast=log_uniform(rng, 0.01, 1.0), psnr_db=float(rng.uniform(3, 30)),
                  flyback_error_px=float(rng.uniform(0, 1.5)) if rng.random() < 0.6 else 0.0,
                  random_drift=float(rng.uniform(0, 0.15)) if rng.random() < 0.4 else 0.0)
         p["resolution_pm"] = max(p["resolution_pm"], source + 15.0)
         if rng.random() < 0.3:
-            p.update(dose_e_per_A2=_log_uniform(rng, 30, 1e4), psnr_db=None)
+            p.update(dose_e_per_A2=log_uniform(rng, 30, 1e4), psnr_db=None)
         if rng.random() < 0.15:
             p.update(probe="aberration", resolution_pm=None, semiangle_mrad=float(rng.uniform(18, 30)),
                      defocus_A=float(rng.uniform(-40, 40)), cs_mm=float(rng.uniform(0, 0.005)))
@@ -319,14 +316,3 @@ def split_specs(config: BenchmarkConfig, split: str) -> list[ImageSpec]:
     raise ValueError(f"Unknown split {split!r}. Valid splits: {', '.join(SPLITS)}.")
 
 
-_SPECS: dict = {}
-
-
-def _cached_specs(config: BenchmarkConfig, split: str) -> list[ImageSpec]:
-    """The specs of a split, computed once per process (a worker builds many shards of one split)."""
-    key = (config.fingerprint(), split)
-    if key not in _SPECS:
-        if len(_SPECS) > 16:
-            _SPECS.clear()
-        _SPECS[key] = split_specs(config, split)
-    return _SPECS[key]

@@ -33,8 +33,9 @@ from typing import ClassVar, Optional
 import numpy as np
 
 from atomdata.schema import SPLITS
-from atomdata.sim.recipe import Sample
-from atomdata.sim.seeds import image_seed
+from atomdata.sim.recipe import Sample, cached_specs
+from atomdata.sim.seeds import image_seed, log_uniform
+from atomdata.sim.stem.benchmark import pixel_size_for
 from atomdata.sim.stem.catalog import STRUCTURES, get_structure
 from atomdata.sim.stem.degrade import added_blur_pm
 from atomdata.sim.stem.frames import FRAMES_VERSION, FrameParams, form_image
@@ -203,11 +204,11 @@ class V11Config:
 
     def n_images(self, split: str) -> int:
         """Number of images of ``split``."""
-        return len(_cached_specs(self, split))
+        return len(cached_specs(self, split, v11_specs))
 
     def make(self, split: str, index: int) -> Sample:
         """Form image ``index`` of ``split``: the 8-bit image, its record and the float frame as ``raw``."""
-        spec = _cached_specs(self, split)[index]
+        spec = cached_specs(self, split, v11_specs)[index]
         im = form_image(spec.params)
         record = im.to_record(image_id=spec.image_id, split=split, subset=spec.subset, made_by=self.made_by,
                               extra=spec.extra)
@@ -252,12 +253,6 @@ def _test_specs(cfg: V11Config) -> list[FrameSpec]:
     return specs
 
 
-def _log_uniform(rng, lo, hi) -> float:
-    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
-
-
-def _px(structure: str, atoms_per_100px: float) -> float:
-    return float(atoms_per_100px) * get_structure(structure).lattice.nearest_column_spacing_A / 100.0
 
 
 def _aberration(rng, p: dict) -> dict:
@@ -281,12 +276,12 @@ def _generality_specs(cfg: V11Config) -> list[FrameSpec]:
             i = len(specs)
             rng = np.random.default_rng(image_seed(cfg.version, "generality", i, stream=1))
             p = dict(structure=structure, shape=shape, rotation_deg=float(rng.uniform(0, 360)),
-                     pixel_size_A=_px(structure, rng.uniform(4.0, 8.0)), probe_fwhm_pm=80.0,
+                     pixel_size_A=pixel_size_for(structure, rng.uniform(4.0, 8.0)), probe_fwhm_pm=80.0,
                      background=float(rng.uniform(0.1, 1.0)), peak_counts=float(rng.uniform(30, 100)),
                      flyback_error_px=float(rng.uniform(0, 0.5)), random_drift=float(rng.uniform(0, 0.05)))
             if kind == "combined":
                 p.update(added_blur_pm=float(rng.uniform(80, 150)), psnr_db=float(rng.uniform(8, 16)),
-                         contrast=_log_uniform(rng, 0.1, 0.6), flyback_error_px=float(rng.uniform(0.5, 1.5)),
+                         contrast=log_uniform(rng, 0.1, 0.6), flyback_error_px=float(rng.uniform(0.5, 1.5)),
                          random_drift=float(rng.uniform(0.03, 0.1)))
             elif kind == "aberration":
                 p = _aberration(rng, p)
@@ -303,9 +298,9 @@ def _random_specs(cfg: V11Config, split: str, n: int) -> list[FrameSpec]:
         rng = np.random.default_rng(image_seed(cfg.version, split, i, stream=1))
         structure = choices[int(rng.integers(len(choices)))]
         p = dict(structure=structure, shape=shape, rotation_deg=float(rng.uniform(0, 360)),
-                 pixel_size_A=_px(structure, rng.uniform(2.5, 20.0)), probe_fwhm_pm=float(rng.uniform(60, 100)),
-                 exponent=float(rng.uniform(1.6, 2.0)), background=_log_uniform(rng, 0.01, 5.0),
-                 peak_counts=_log_uniform(rng, 5.0, 500.0),
+                 pixel_size_A=pixel_size_for(structure, rng.uniform(2.5, 20.0)), probe_fwhm_pm=float(rng.uniform(60, 100)),
+                 exponent=float(rng.uniform(1.6, 2.0)), background=log_uniform(rng, 0.01, 5.0),
+                 peak_counts=log_uniform(rng, 5.0, 500.0),
                  flyback_error_px=float(rng.uniform(0, 2.5)) if rng.random() < 0.6 else 0.0,
                  random_drift=float(rng.uniform(0, 0.2)) if rng.random() < 0.4 else 0.0)
         if rng.random() < 0.4:
@@ -330,15 +325,4 @@ def v11_specs(config: V11Config, split: str) -> list[FrameSpec]:
     raise ValueError(f"Unknown split {split!r}. Valid splits: {', '.join(SPLITS)}.")
 
 
-_SPECS: dict = {}
-
-
-def _cached_specs(config: V11Config, split: str) -> list[FrameSpec]:
-    """The specs of a split, computed once per process (a worker builds many shards of one split)."""
-    key = (config.fingerprint(), split)
-    if key not in _SPECS:
-        if len(_SPECS) > 16:
-            _SPECS.clear()
-        _SPECS[key] = v11_specs(config, split)
-    return _SPECS[key]
 
