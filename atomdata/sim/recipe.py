@@ -15,7 +15,7 @@ import numpy as np
 
 from atomdata.schema import ImageRecord
 
-__all__ = ["Sample", "Recipe", "cached_specs"]
+__all__ = ["Sample", "Recipe", "cached_specs", "config_fingerprint"]
 
 
 @dataclass
@@ -68,6 +68,18 @@ class Recipe(Protocol):
 
     def make(self, split: str, index: int) -> Sample:
         """Image ``index`` of ``split``: a pure function of ``(recipe, split, index)``."""
+
+
+def config_fingerprint(config: dict, simulator_version: str) -> str:
+    """Short hash (12 hex digits) of a recipe's config and its simulator version.
+
+    Shards built under another fingerprint are never reused; the value is also recorded in the manifest.
+    """
+    import hashlib
+    import json
+
+    blob = json.dumps({"config": config, "simulator": simulator_version}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 _SPECS: dict = {}

@@ -21,8 +21,6 @@ Splits of version 1.0.0
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar, Optional
@@ -35,7 +33,7 @@ from atomdata.sim.hrtem.image import SIMULATOR_VERSION, Camera, Grid, Optics
 from atomdata.sim.hrtem.optics import scherzer_defocus_nm
 from atomdata.sim.hrtem.sample import HRTEMSpec, make_sample
 from atomdata.sim.hrtem.structures import ELEMENTS, SHAPES, ZONE_AXES, ParticleSpec
-from atomdata.sim.recipe import Sample, cached_specs
+from atomdata.sim.recipe import Sample, cached_specs, config_fingerprint
 from atomdata.sim.seeds import image_seed
 
 __all__ = ["DATASET_NAME", "DEFAULT_VERSION", "SWEEPS", "ATOMIC_NUMBERS", "HRTEMConfig", "HRTEMSpec",
@@ -94,8 +92,7 @@ class HRTEMConfig:
 
     def fingerprint(self) -> str:
         """Short hash of the config and the simulator version."""
-        blob = json.dumps({"config": self.to_dict(), "simulator": SIMULATOR_VERSION}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return config_fingerprint(self.to_dict(), SIMULATOR_VERSION)
 
     @property
     def simulator_version(self) -> str:

@@ -21,8 +21,6 @@ Splits of version 1.0.0
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar, Optional
 
@@ -30,7 +28,7 @@ import numpy as np
 
 from atomdata._version import __version__
 from atomdata.schema import SPLITS
-from atomdata.sim.recipe import Sample, cached_specs
+from atomdata.sim.recipe import Sample, cached_specs, config_fingerprint
 from atomdata.sim.seeds import image_seed, log_uniform
 from atomdata.sim.stem.catalog import STRUCTURES, get_structure
 from atomdata.sim.stem.image import SIMULATOR_VERSION, ImageParams, simulate_image
@@ -112,8 +110,7 @@ class BenchmarkConfig:
 
     def fingerprint(self) -> str:
         """Short hash of the config: shards built under another config are never reused."""
-        blob = json.dumps({"config": self.to_dict(), "simulator": SIMULATOR_VERSION}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return config_fingerprint(self.to_dict(), SIMULATOR_VERSION)
 
     # -- the recipe interface (atomdata.sim.recipe.Recipe) ------------------------------------------
     @property

@@ -25,15 +25,13 @@ The visibility rule (:mod:`atomdata.sim.stem.visibility`) is applied to every im
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict, dataclass, field, replace
 from typing import ClassVar, Optional
 
 import numpy as np
 
 from atomdata.schema import SPLITS
-from atomdata.sim.recipe import Sample, cached_specs
+from atomdata.sim.recipe import Sample, cached_specs, config_fingerprint
 from atomdata.sim.seeds import image_seed, log_uniform
 from atomdata.sim.stem.benchmark import pixel_size_for
 from atomdata.sim.stem.catalog import STRUCTURES, get_structure
@@ -184,8 +182,7 @@ class V11Config:
 
     def fingerprint(self) -> str:
         """Short hash of the config and the image formation: shards of another fingerprint are never reused."""
-        blob = json.dumps({"config": self.to_dict(), "simulator": self.simulator_version}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+        return config_fingerprint(self.to_dict(), self.simulator_version)
 
     @property
     def splits(self) -> tuple[str, ...]:
