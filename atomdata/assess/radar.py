@@ -51,6 +51,7 @@ def plot_assessment_radar(metrics: dict, verdicts, *, path=None, title: str = ""
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
+    from atomdata.evaluation.plots import radar_axes
     from atomdata.storage import atomic_path
 
     axes_info = {}
@@ -59,22 +60,13 @@ def plot_assessment_radar(metrics: dict, verdicts, *, path=None, title: str = ""
             if p.tested_min is not None:
                 axes_info.setdefault(p.metric, p)
     names = sorted(axes_info)
-    n = len(names)
-    theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    fig, ax = plt.subplots(figsize=(7, 7), subplot_kw={"projection": "polar"})
-    ax.set_theta_offset(np.pi / 2)
-    ax.set_theta_direction(-1)
-    ax.set_ylim(0, 1.2)
-    ax.set_yticks([0.25, 0.5, 0.75, 1.0])
-    ax.set_yticklabels(["25 %", "50 %", "75 %", "edge of\ntested range"], fontsize=7, color="0.4")
-    ax.set_xticks(theta)
+    fig, ax, theta = radar_axes(len(names), size_in=7, r_max=1.2, edge_label="edge of\ntested range", label_pad=12)
     labels = []
     for k in names:
         p = axes_info[k]
         best, worst = (p.tested_min, p.tested_max) if p.worse_when == "higher" else (p.tested_max, p.tested_min)
         labels.append(f"{_LABELS.get(k, k)}\n{best:g} → {worst:g}" + (" (log)" if k in LOG_AXES else ""))
     ax.set_xticklabels(labels, fontsize=8)
-    ax.tick_params(axis="x", pad=12)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for m, v in enumerate(verdicts):
         by = {p.metric: p for p in v.metrics}

@@ -22,7 +22,7 @@ from atomdata.evaluation.cutoffs import Cutoff
 from atomdata.evaluation.scores import ImageScore
 from atomdata.schema import ColumnSet
 
-__all__ = ["radar_radius", "plot_radar", "plot_sweep", "overlay_counts", "plot_overlay", "write_plots"]
+__all__ = ["radar_radius", "radar_axes", "plot_radar", "plot_sweep", "overlay_counts", "plot_overlay", "write_plots"]
 
 _SCORE_LABELS = {"id_recall": "ID-recall", "id_precision": "ID-precision", "position_accuracy_A": "accuracy [Å]",
                  "pixel_iou": "pixel IoU", "detection_f1": "detection F1 (IoU >= 0.5)",
@@ -76,6 +76,26 @@ def _axis_label(subset: str, metric: str, lo: float, hi: float, worse_when: str)
     return f"{subset}\n{a:g} → {b:g}"
 
 
+def radar_axes(n: int, *, size_in: float, r_max: float, edge_label: str, label_pad: float):
+    """A polar figure with ``n`` spokes clockwise from the top and rings at 25/50/75/100 % of the radius.
+
+    Returns ``(fig, ax, theta)``; ``theta`` holds the spoke angles [rad]. ``edge_label`` names radius 1
+    (e.g. "never fails"); ``r_max`` >= 1 leaves room beyond it; ``label_pad`` spaces the spoke labels.
+    """
+    import matplotlib.pyplot as plt
+
+    theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    fig, ax = plt.subplots(figsize=(size_in, size_in), subplot_kw={"projection": "polar"})
+    ax.set_theta_offset(np.pi / 2)
+    ax.set_theta_direction(-1)
+    ax.set_ylim(0, r_max)
+    ax.set_yticks([0.25, 0.5, 0.75, 1.0])
+    ax.set_yticklabels(["25 %", "50 %", "75 %", edge_label], fontsize=7, color="0.4")
+    ax.set_xticks(theta)
+    ax.tick_params(axis="x", pad=label_pad)
+    return fig, ax, theta
+
+
 def plot_radar(cutoffs_by_model: Mapping[str, Sequence[Cutoff]], *, path=None, title: Optional[str] = None):
     """Radar plot of cutoffs: one axis per sweep, one polygon per model.
 
@@ -104,18 +124,9 @@ def plot_radar(cutoffs_by_model: Mapping[str, Sequence[Cutoff]], *, path=None, t
     names = sorted(axes)
     if not names:
         raise ValueError("no cutoffs to plot: the split has no sweep subsets (subset names <material>_sim_<metric>)")
-    n = len(names)
-    theta = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    fig, ax = plt.subplots(figsize=(7.5, 7.5), subplot_kw={"projection": "polar"})
-    ax.set_theta_offset(np.pi / 2)
-    ax.set_theta_direction(-1)
-    ax.set_ylim(0, 1.05)
-    ax.set_yticks([0.25, 0.5, 0.75, 1.0])
-    ax.set_yticklabels(["25 %", "50 %", "75 %", "never\nfails"], fontsize=7, color="0.4")
-    ax.set_xticks(theta)
+    fig, ax, theta = radar_axes(len(names), size_in=7.5, r_max=1.05, edge_label="never\nfails", label_pad=14)
     ax.set_xticklabels([_axis_label(k, axes[k].metric, axes[k].tested_min, axes[k].tested_max, axes[k].worse_when)
                         for k in names], fontsize=8)
-    ax.tick_params(axis="x", pad=14)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for m, (model, cuts) in enumerate(cutoffs_by_model.items()):
         by = {c.subset: c for c in cuts}
