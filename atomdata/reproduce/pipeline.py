@@ -29,8 +29,8 @@ from atomdata.reproduce.runs import (
     REPRODUCE_VERSION,
     ReproductionResult,
     finish,
-    get_locator,
     has_visibility,
+    open_model,
     score_variants,
     sweep_indices,
     variants_for,
@@ -133,23 +133,14 @@ def reproduce(out_dir=None, *, version: Optional[str] = None, dataset: Optional[
     variant_cutoffs: dict[str, dict] = {k: {} for k in variants}
     plans: list[dict] = []
     for name in models:
-        t = time.perf_counter()
-        locator, reason = get_locator(name, train_missing=train_missing, quick=quick, data_dir=data_dir,
-                                      dataset_version=manifest.version, progress=progress)
-        if locator is None:
-            result.models_skipped[name] = reason
-            log.warning("skipping %s: %s", name, reason)
+        opened = open_model(name, result, timings, train_missing=train_missing, quick=quick, data_dir=data_dir,
+                            dataset_version=manifest.version, progress=progress)
+        if opened is None:
             continue
-        timings[f"{name}: load/train"] = time.perf_counter() - t
-        model_dir = out / name
-        model_dir.mkdir(parents=True, exist_ok=True)
-        desc = locator.describe()
+        locator, desc, model_dir = opened
         identity = {"dataset": manifest.name, "version": manifest.version, "model": name,
                     "model_version": str(desc.get("version")),
                     "weights_sha256": (desc.get("weights") or {}).get("sha256")}
-        if name == "lin-atomsegnet" and desc.get("training"):
-            result.notes.append(f"lin-atomsegnet is atomdata's own training, not the published weights: "
-                                f"{desc['training']}")
         common = {"name": name, "locator": locator, "spec": spec_of(name, locator), "reuse": reuse_predictions,
                   "version": str(desc.get("version")), "dir": model_dir}
         plans.append(dict(common, kind="test", split=test, indices=test_idx, desc=f"{name} test",

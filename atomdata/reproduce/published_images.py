@@ -98,7 +98,7 @@ def reproduce_published_images(out_dir=None, *, data=None, models: Optional[Sequ
         ReproductionResult,
         cached_predict,
         finish,
-        get_locator,
+        open_model,
         score_variants,
         variants_for,
     )
@@ -134,20 +134,11 @@ def reproduce_published_images(out_dir=None, *, data=None, models: Optional[Sequ
     variant_cutoffs: dict[str, dict] = {k: {} for k in variants}
     version = REPRODUCE_VERSION + ("-quick" if quick else "")
     for name in models or DEFAULT_MODELS:
-        t = time.perf_counter()
-        locator, reason = get_locator(name, train_missing=train_missing, quick=quick, dataset_version=version,
-                                      data_dir=lambda: _lin_data_dir(quick, progress), progress=progress)
-        if locator is None:
-            result.models_skipped[name] = reason
-            log.warning("skipping %s: %s", name, reason)
+        opened = open_model(name, result, timings, train_missing=train_missing, quick=quick, dataset_version=version,
+                            data_dir=lambda: _lin_data_dir(quick, progress), progress=progress)
+        if opened is None:
             continue
-        timings[f"{name}: load/train"] = time.perf_counter() - t
-        model_dir = out / name
-        model_dir.mkdir(parents=True, exist_ok=True)
-        desc = locator.describe()
-        if name == "lin-atomsegnet" and desc.get("training"):
-            result.notes.append(f"lin-atomsegnet is atomdata's own training, not the published weights: "
-                                f"{desc['training']}")
+        locator, desc, model_dir = opened
         identity = {"dataset": "wei_atom_locating", "file": Path(source.path).name, "size_bytes": stat.st_size,
                     "model": name, "model_version": str(desc.get("version")),
                     "weights_sha256": (desc.get("weights") or {}).get("sha256")}

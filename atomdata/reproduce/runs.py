@@ -18,7 +18,7 @@ import numpy as np
 
 __all__ = ["DEFAULT_MODELS", "REPRODUCE_VERSION", "ReproductionResult", "cached_predict", "get_locator",
            "sweep_indices", "lin_weights_path", "variants_for", "score_variants", "has_visibility", "write_radars",
-           "finish"]
+           "finish", "open_model"]
 
 log = logging.getLogger(__name__)
 
@@ -206,3 +206,28 @@ def finish(result: ReproductionResult, cutoffs_by_model: dict, variant_cutoffs: 
     result.timings_s = timings
     result.report_path = write_reproduction_report(result, quick=quick, protocol=protocol, tolerance_A=tolerance_A)
     return result
+
+
+def open_model(name: str, result: ReproductionResult, timings: dict, **get_locator_options):
+    """One model of a reproduction: ``(locator, describe(), output folder)``, or None when it is skipped.
+
+    A model that cannot be had (:func:`get_locator` gives a reason) is recorded in
+    ``result.models_skipped``; the load/train time goes into ``timings``; lin-atomsegnet's training
+    record goes into ``result.notes`` (it is our training, not the published weights).
+    """
+    import time
+
+    t = time.perf_counter()
+    locator, reason = get_locator(name, **get_locator_options)
+    if locator is None:
+        result.models_skipped[name] = reason
+        log.warning("skipping %s: %s", name, reason)
+        return None
+    timings[f"{name}: load/train"] = time.perf_counter() - t
+    model_dir = result.out_dir / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    desc = locator.describe()
+    if name == "lin-atomsegnet" and desc.get("training"):
+        result.notes.append(f"lin-atomsegnet is atomdata's own training, not the published weights: "
+                            f"{desc['training']}")
+    return locator, desc, model_dir
