@@ -6,6 +6,16 @@ from atomdata.cli.common import add_engine_options
 __all__ = ["COMMANDS"]
 
 
+def _print_report(markdown: str, args) -> int:
+    """The report on screen, then where its files went; the exit status."""
+    print(markdown)
+    if args.out:
+        print(f"report written to {args.out} (report.json, per_image.csv, summary.md)")
+    if args.plots:
+        print(f"plots written to {args.plots}")
+    return 0
+
+
 def cmd_evaluate_segmentation(args, split) -> int:
     from atomdata.evaluation.cutoffs import SegmentationCriteria
     from atomdata.evaluation.mask_inputs import load_mask_predictions
@@ -18,12 +28,7 @@ def cmd_evaluate_segmentation(args, split) -> int:
                                       criteria=criteria, subsets=args.subset or None, missing=args.missing,
                                       out_dir=args.out, plots_dir=args.plots, n_boot=args.n_boot,
                                       max_overlays=args.max_overlays, progress=not args.quiet)
-    print(format_segmentation_markdown(report))
-    if args.out:
-        print(f"report written to {args.out} (report.json, per_image.csv, summary.md)")
-    if args.plots:
-        print(f"plots written to {args.plots}")
-    return 0
+    return _print_report(format_segmentation_markdown(report), args)
 
 
 def cmd_evaluate(args) -> int:
@@ -49,12 +54,7 @@ def cmd_evaluate(args) -> int:
                          workers=args.workers if args.workers else (None if args.scheduler == "dask" else 1))
     from atomdata.evaluation.report import format_markdown
 
-    print(format_markdown(report))
-    if args.out:
-        print(f"report written to {args.out} (report.json, per_image.csv, summary.md)")
-    if args.plots:
-        print(f"plots written to {args.plots}")
-    return 0
+    return _print_report(format_markdown(report), args)
 
 
 def add_evaluate(sub) -> None:
